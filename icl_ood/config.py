@@ -1,0 +1,274 @@
+"""Frozen, validated run configuration: data, model and training sections.
+
+Every invalid value raises `ConfigError` with a one-line message that names the field
+and its allowed range, at construction time (so before anything is compiled or written).
+Presets live in `icl_ood/presets.py`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+FAMILIES = ("linear", "sparse_linear", "relu_net", "sinusoid")
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value (the message names the field)."""
+
+
+def _check(ok: bool, name: str, msg: str) -> None:
+    if not ok:
+        raise ConfigError(f"{name}: {msg}")
+
+
+def _finite(section: Any) -> None:
+    """Rejects NaN/inf in every float field of a section."""
+    for f in dataclasses.fields(section):
+        v = getattr(section, f.name)
+        vals = v if isinstance(v, tuple) else (v,)
+        for x in vals:
+            if isinstance(x, float):
+                _check(math.isfinite(x), f"{_SECTION[type(section)]}.{f.name}",
+                       f"must be finite, got {x}")
+
+
+def _pos_int(v: Any, name: str, lo: int = 1) -> None:
+    _check(isinstance(v, int) and not isinstance(v, bool) and v >= lo, name,
+           f"must be an integer >= {lo}, got {v!r}")
+
+
+def _range(v: tuple, name: str, lo_min: float, strict: bool = False) -> None:
+    _check(isinstance(v, tuple) and len(v) == 2, name, f"must be a pair (lo, hi), got {v!r}")
+    lo, hi = v
+    ok = lo > lo_min if strict else lo >= lo_min
+    _check(ok and hi >= lo, name,
+           f"must satisfy {lo_min} {'<' if strict else '<='} lo <= hi, got {v!r}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """What prompts look like: x distribution, function families and the pretraining mixture."""
+
+    dim: int = 1  # input dimension d
+    n_points: int = 41  # (x, y) pairs per training prompt
+    families: tuple[str, ...] = ("linear", "sinusoid")  # pretraining mixture components
+    weights: tuple[float, ...] = (0.5, 0.5)  # each prompt's family ~ Categorical(weights)
+    x_dist: str = "gaussian"  # "gaussian": N(0, x_scale^2 I); "uniform": U[-x_scale, x_scale]^d
+    x_scale: float = 1.0
+    noise_std: float = 0.0  # Gaussian label noise sigma added to every y
+    sparsity: int = 3  # nonzero coordinates of sparse_linear's w
+    relu_width: int = 100  # hidden units r of relu_net
+    sin_amp_dist: str = "rayleigh"  # "rayleigh": A ~ Rayleigh(sin_amp[1]); "uniform": U(sin_amp)
+    sin_amp: tuple[float, float] = (0.0, 1.0)
+    sin_freq: tuple[float, float] = (1.0, 1.0)  # angular frequency w ~ U(lo, hi); fixed if equal
+    sin_phase: tuple[float, float] = (0.0, 2 * math.pi)  # phase ~ U(lo, hi)
+    curriculum: bool = False  # Garg et al.'s curriculum over dims and points
+    curriculum_dim_start: int = 5
+    curriculum_points_start: int = 11
+    curriculum_every: int = 2000  # steps between curriculum increments
+    curriculum_dim_inc: int = 1
+    curriculum_points_inc: int = 2
+
+    def __post_init__(self) -> None:
+        _finite(self)
+        _pos_int(self.dim, "data.dim")
+        _pos_int(self.n_points, "data.n_points", 2)
+        _check(isinstance(self.families, tuple) and len(self.families) > 0, "data.families",
+               "must be a non-empty list of family names")
+        for fam in self.families:
+            _check(fam in FAMILIES, "data.families", f"unknown family {fam!r}; known: {FAMILIES}")
+        _check(len(set(self.families)) == len(self.families), "data.families",
+               f"must not repeat a family, got {self.families}")
+        _check(isinstance(self.weights, tuple) and len(self.weights) == len(self.families),
+               "data.weights", f"needs one weight per family ({len(self.families)}), got {self.weights!r}")
+        _check(all(w >= 0 for w in self.weights), "data.weights",
+               f"must be non-negative, got {self.weights}")
+        _check(abs(sum(self.weights) - 1.0) < 1e-6, "data.weights",
+               f"must sum to 1, got {self.weights} (sum {sum(self.weights):.6g})")
+        _check(self.x_dist in ("gaussian", "uniform"), "data.x_dist",
+               f"must be 'gaussian' or 'uniform', got {self.x_dist!r}")
+        _check(self.x_scale > 0, "data.x_scale", f"must be > 0, got {self.x_scale}")
+        _check(self.noise_std >= 0, "data.noise_std", f"must be >= 0, got {self.noise_std}")
+        _pos_int(self.sparsity, "data.sparsity")
+        _check(self.sparsity <= self.dim or "sparse_linear" not in self.families, "data.sparsity",
+               f"must be <= data.dim ({self.dim}), got {self.sparsity}")
+        _pos_int(self.relu_width, "data.relu_width")
+        _check(self.sin_amp_dist in ("rayleigh", "uniform"), "data.sin_amp_dist",
+               f"must be 'rayleigh' or 'uniform', got {self.sin_amp_dist!r}")
+        _range(self.sin_amp, "data.sin_amp", 0.0)
+        _check(self.sin_amp[1] > 0, "data.sin_amp", f"upper value must be > 0, got {self.sin_amp}")
+        _range(self.sin_freq, "data.sin_freq", 0.0, strict=True)
+        _range(self.sin_phase, "data.sin_phase", -math.inf)
+        for name in ("curriculum_dim_start", "curriculum_points_start", "curriculum_every"):
+            _pos_int(getattr(self, name), f"data.{name}")
+        for name in ("curriculum_dim_inc", "curriculum_points_inc"):
+            _pos_int(getattr(self, name), f"data.{name}", 0)
+        if self.curriculum:
+            _check(self.curriculum_dim_start <= self.dim, "data.curriculum_dim_start",
+                   f"must be <= data.dim ({self.dim}), got {self.curriculum_dim_start}")
+            _check(2 <= self.curriculum_points_start <= self.n_points, "data.curriculum_points_start",
+                   f"must be in [2, data.n_points={self.n_points}], got {self.curriculum_points_start}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The GPT-2 style decoder (Garg et al.'s architecture)."""
+
+    n_layers: int = 12
+    n_heads: int = 8
+    d_model: int = 256
+    mlp_ratio: int = 4
+    max_points: int = 101  # positional capacity in (x, y) pairs: 2 * max_points tokens
+    dtype: str = "float32"  # compute dtype; parameters are always float32
+    attention: str = "xla"  # jax.nn.dot_product_attention implementation: "xla" or "cudnn"
+
+    def __post_init__(self) -> None:
+        for name in ("n_layers", "n_heads", "d_model", "mlp_ratio", "max_points"):
+            _pos_int(getattr(self, name), f"model.{name}")
+        _check(self.d_model % self.n_heads == 0, "model.d_model",
+               f"must be divisible by model.n_heads ({self.n_heads}), got {self.d_model}")
+        _check(self.dtype in ("float32", "bfloat16"), "model.dtype",
+               f"must be 'float32' or 'bfloat16', got {self.dtype!r}")
+        _check(self.attention in ("xla", "cudnn"), "model.attention",
+               f"must be 'xla' or 'cudnn', got {self.attention!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimizer, schedule, length, logging and checkpointing."""
+
+    steps: int = 1000
+    batch_size: int = 64
+    lr: float = 1e-4
+    schedule: str = "constant"  # "constant" (Garg et al.) or "cosine" (linear warmup + cosine decay)
+    warmup_steps: int = 0
+    grad_clip: float = 0.0  # global-norm clipping; 0 disables
+    steps_per_dispatch: int = 10  # training steps fused into one jitted lax.scan
+    log_every: int = 100  # steps per metrics.jsonl record
+    ckpt_every: int = 1000  # steps between checkpoints (and one at the end)
+    keep_ckpts: int = 3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _finite(self)
+        for name in ("steps", "batch_size", "steps_per_dispatch", "log_every", "ckpt_every",
+                     "keep_ckpts"):
+            _pos_int(getattr(self, name), f"train.{name}")
+        _pos_int(self.warmup_steps, "train.warmup_steps", 0)
+        _pos_int(self.seed, "train.seed", 0)
+        _check(self.lr > 0, "train.lr", f"must be > 0, got {self.lr}")
+        _check(self.schedule in ("constant", "cosine"), "train.schedule",
+               f"must be 'constant' or 'cosine', got {self.schedule!r}")
+        _check(self.warmup_steps <= self.steps, "train.warmup_steps",
+               f"must be <= train.steps ({self.steps}), got {self.warmup_steps}")
+        _check(self.grad_clip >= 0, "train.grad_clip", f"must be >= 0, got {self.grad_clip}")
+        for name in ("log_every", "ckpt_every"):
+            v = getattr(self, name)
+            _check(v % self.steps_per_dispatch == 0, f"train.{name}",
+                   f"must be a multiple of train.steps_per_dispatch ({self.steps_per_dispatch}), got {v}")
+
+
+_SECTION = {DataConfig: "data", ModelConfig: "model", TrainConfig: "train"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole run: name plus the data, model and train sections."""
+
+    name: str = "custom"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        _check(self.data.n_points <= self.model.max_points, "data.n_points",
+               f"must be <= model.max_points ({self.model.max_points}), got {self.data.n_points}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Config:
+        sections = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "name":
+                continue
+            sec_cls = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}[f.name]
+            raw = dict(d.get(f.name, {}))
+            known = {g.name for g in dataclasses.fields(sec_cls)}
+            unknown = set(raw) - known
+            _check(not unknown, f.name, f"unknown fields {sorted(unknown)}")
+            sections[f.name] = sec_cls(**{k: _coerce(sec_cls, k, v, f"{f.name}.{k}")
+                                          for k, v in raw.items()})
+        return cls(name=d.get("name", "custom"), **sections)
+
+    def override(self, assignments: list[str]) -> Config:
+        """Returns a copy with `section.field=value` assignments applied (values parsed as JSON)."""
+        d = self.to_dict()
+        for a in assignments:
+            _check("=" in a, "--set", f"expected section.field=value, got {a!r}")
+            key, raw = a.split("=", 1)
+            parts = key.strip().split(".")
+            _check(len(parts) == 2 and parts[0] in ("data", "model", "train"), "--set",
+                   f"expected data.X, model.X or train.X, got {key!r}")
+            sec, name = parts
+            _check(name in d[sec], key, f"unknown field; known: {sorted(d[sec])}")
+            d[sec][name] = _parse_value(raw.strip())
+        return Config.from_dict(d)
+
+    def diff(self, other: Config) -> list[str]:
+        """Fields (section.name) whose values differ between two configs."""
+        a, b = self.to_dict(), other.to_dict()
+        out = []
+        for sec in ("data", "model", "train"):
+            for k in a[sec]:
+                if a[sec][k] != b[sec].get(k):
+                    out.append(f"{sec}.{k}: {b[sec].get(k)!r} -> {a[sec][k]!r}")
+        return out
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        if raw.lower() in ("true", "false"):
+            return raw.lower() == "true"
+        return raw  # a bare string such as linear or cosine
+
+
+def _coerce(sec_cls: type, name: str, value: Any, full: str) -> Any:
+    """Converts JSON values to the field's declared type (lists to tuples, ints to floats)."""
+    hint = typing.get_type_hints(sec_cls)[name]
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v]
+        _check(isinstance(value, (list, tuple)), full, f"must be a list, got {value!r}")
+        elem = typing.get_args(hint)[0]
+        return tuple(_coerce_scalar(elem, v, full) for v in value)
+    return _coerce_scalar(hint, value, full)
+
+
+def _coerce_scalar(tp: type, v: Any, full: str) -> Any:
+    if tp is float:
+        _check(isinstance(v, (int, float)) and not isinstance(v, bool), full,
+               f"must be a number, got {v!r}")
+        return float(v)
+    if tp is int:
+        _check(isinstance(v, int) and not isinstance(v, bool), full, f"must be an integer, got {v!r}")
+        return v
+    if tp is bool:
+        _check(isinstance(v, bool), full, f"must be true or false, got {v!r}")
+        return v
+    if tp is str:
+        _check(isinstance(v, str), full, f"must be a string, got {v!r}")
+        return v
+    return v

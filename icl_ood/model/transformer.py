@@ -1,0 +1,91 @@
+"""GPT-2 style decoder for in-context regression (Garg et al. 2022), in Flax NNX.
+
+Prompt x1, y1, x2, y2, ... becomes 2N tokens: x tokens are x_i, y tokens are (y_i, 0, ..., 0).
+A linear read-in, learned positions, pre-LayerNorm blocks (causal attention, 4x GELU MLP),
+a final LayerNorm and a linear read-out; the prediction for y_i is read at x_i's token,
+so it depends on (x_1, y_1, ..., x_{i-1}, y_{i-1}, x_i) only. No dropout.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from icl_ood.config import ModelConfig
+
+_INIT = nnx.initializers.normal(0.02)  # GPT-2's initializer
+
+
+def interleave(xs_BxNxD: jax.Array, ys_BxN: jax.Array) -> jax.Array:
+    """Tokens z_Bx2NxD = (x1, [y1, 0..], x2, [y2, 0..], ...)."""
+    b, n, d = xs_BxNxD.shape
+    ys_BxNxD = jnp.concatenate([ys_BxN[..., None], jnp.zeros((b, n, d - 1), ys_BxN.dtype)], -1)
+    return jnp.stack([xs_BxNxD, ys_BxNxD], axis=2).reshape(b, 2 * n, d)
+
+
+class Attention(nnx.Module):
+    """Causal multi-head self-attention through jax.nn.dot_product_attention."""
+
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        d, dt = cfg.d_model, jnp.dtype(cfg.dtype)
+        self.n_heads, self.impl = cfg.n_heads, cfg.attention
+        self.qkv = nnx.Linear(d, 3 * d, kernel_init=_INIT, dtype=dt, rngs=rngs)
+        # GPT-2 scales residual projections by 1/sqrt(2 * n_layers).
+        out_init = nnx.initializers.normal(0.02 / (2 * cfg.n_layers) ** 0.5)
+        self.out = nnx.Linear(d, d, kernel_init=out_init, dtype=dt, rngs=rngs)
+
+    def __call__(self, h_BxTxD: jax.Array) -> jax.Array:
+        b, t, d = h_BxTxD.shape
+        qkv_BxTx3xHxK = self.qkv(h_BxTxD).reshape(b, t, 3, self.n_heads, d // self.n_heads)
+        q, k, v = (qkv_BxTx3xHxK[:, :, i] for i in range(3))
+        o_BxTxHxK = jax.nn.dot_product_attention(q, k, v, is_causal=True, implementation=self.impl)
+        return self.out(o_BxTxHxK.reshape(b, t, d))
+
+
+class Block(nnx.Module):
+    """Pre-LayerNorm transformer block."""
+
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        d, dt = cfg.d_model, jnp.dtype(cfg.dtype)
+        self.ln1 = nnx.LayerNorm(d, epsilon=1e-5, dtype=jnp.float32, rngs=rngs)
+        self.attn = Attention(cfg, rngs=rngs)
+        self.ln2 = nnx.LayerNorm(d, epsilon=1e-5, dtype=jnp.float32, rngs=rngs)
+        self.fc = nnx.Linear(d, cfg.mlp_ratio * d, kernel_init=_INIT, dtype=dt, rngs=rngs)
+        out_init = nnx.initializers.normal(0.02 / (2 * cfg.n_layers) ** 0.5)
+        self.proj = nnx.Linear(cfg.mlp_ratio * d, d, kernel_init=out_init, dtype=dt, rngs=rngs)
+        self.dtype = dt
+
+    def __call__(self, h_BxTxD: jax.Array) -> jax.Array:
+        h_BxTxD = h_BxTxD + self.attn(self.ln1(h_BxTxD).astype(self.dtype))
+        mlp = self.proj(jax.nn.gelu(self.fc(self.ln2(h_BxTxD).astype(self.dtype))))
+        return h_BxTxD + mlp
+
+
+class Transformer(nnx.Module):
+    """Maps a prompt (xs_BxNxD, ys_BxN) to predictions preds_BxN of each y_i from its prefix."""
+
+    def __init__(self, cfg: ModelConfig, dim: int, *, rngs: nnx.Rngs):
+        d, dt = cfg.d_model, jnp.dtype(cfg.dtype)
+        self.dtype = dt
+        self.read_in = nnx.Linear(dim, d, kernel_init=_INIT, dtype=dt, rngs=rngs)
+        self.pos = nnx.Embed(2 * cfg.max_points, d, embedding_init=_INIT, rngs=rngs)
+        self.blocks = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.n_layers)])
+        self.ln_f = nnx.LayerNorm(d, epsilon=1e-5, dtype=jnp.float32, rngs=rngs)
+        self.read_out = nnx.Linear(d, 1, kernel_init=_INIT, dtype=jnp.float32, rngs=rngs)
+
+    def __call__(self, xs_BxNxD: jax.Array, ys_BxN: jax.Array) -> jax.Array:
+        z_BxTxD = interleave(xs_BxNxD, ys_BxN)
+        t = z_BxTxD.shape[1]
+        # The residual stream is float32; matmuls run in the compute dtype.
+        h_BxTxD = self.read_in(z_BxTxD.astype(self.dtype)).astype(jnp.float32)
+        h_BxTxD = h_BxTxD + self.pos.embedding[...][:t]
+        for block in self.blocks:
+            h_BxTxD = block(h_BxTxD)
+        out_BxT = self.read_out(self.ln_f(h_BxTxD))[..., 0]
+        return out_BxT[:, ::2]  # read at the x tokens
+
+
+def count_params(model: nnx.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))

@@ -1,0 +1,92 @@
+"""Named presets. Each docstring gives the run command, the measured runtime and the provenance
+of every value: [paper] from Yadlowsky et al. 2023, [garg] from Garg et al. 2022, [ours] our
+assumption where the paper's exact setup is not public.
+
+The 1-D linear + sinusoid data shared by the `colab` and `paper` presets [ours unless marked]:
+x ~ U[-3, 3]; linear y = w x, w ~ N(0, 1) [garg's prior in 1-D]; sinusoid
+y = A sin(x + phase) with angular frequency 1 (the paper's `sin(x)`) [paper], phase ~ U[0, 2pi),
+A ~ Rayleigh(1), so that y = b1 sin(x) + b2 cos(x) with b1, b2 ~ N(0, 1) (an exactly Gaussian
+prior, which makes the Bayes-optimal baseline exact); a 50/50 pretraining mixture of pure
+linear and pure sinusoid prompts [paper: pretrained on both, never on combinations]; no noise.
+"""
+
+from __future__ import annotations
+
+import math
+
+from icl_ood.config import Config, ConfigError, DataConfig, ModelConfig, TrainConfig
+
+LINEAR_SINE_1D = DataConfig(
+    dim=1, n_points=41, families=("linear", "sinusoid"), weights=(0.5, 0.5),
+    x_dist="uniform", x_scale=3.0, sin_amp_dist="rayleigh", sin_amp=(0.0, 1.0),
+    sin_freq=(1.0, 1.0), sin_phase=(0.0, 2 * math.pi))
+
+
+def tiny() -> Config:
+    """Smoke-test scale: 2 layers, d_model 32, dense linear regression in d = 1 [ours].
+
+    Command: `icl-ood train --preset tiny --run-dir runs/tiny`
+    Runtime: about 5 s on a 2-core CPU (mostly compilation); seconds on a GPU.
+    Result: the training loss (raw squared error, averaged over k = 0..10) falls from about 1
+    (the variance of y) to about 0.33 at step 600. (At d >= 3 a model this small sits on
+    Garg et al.'s loss plateau for thousands of steps, hence d = 1.)
+    """
+    return Config(
+        name="tiny",
+        data=DataConfig(dim=1, n_points=11, families=("linear",), weights=(1.0,),
+                        x_dist="gaussian"),
+        model=ModelConfig(n_layers=2, n_heads=2, d_model=32, max_points=11),
+        train=TrainConfig(steps=600, batch_size=32, lr=2e-3, schedule="cosine",
+                          warmup_steps=20, steps_per_dispatch=20, log_every=100, ckpt_every=200),
+    )
+
+
+def colab() -> Config:
+    """The small-model regime of the public Colab rerun: a 4-layer Transformer on the 1-D
+    linear + sinusoid mixture (module docstring).
+
+    Values: 4 layers [the rerun]; 4 heads, d_model 128, batch 64, Adam 1e-3 with 200 warmup steps
+    and cosine decay, 20,000 steps, 41 points per prompt [ours]; GPT-2 block design [garg].
+    Command: `icl-ood train --preset colab --run-dir runs/colab`
+    Runtime: ~2 min on one H100 GPU (see figures/benchmarks.jsonl); on a 2-core CPU, ~0.2 s per
+    step, so `--set train.steps=3000` fits about 10 minutes.
+    Result: in-distribution normalized squared error on both pure families far below 1
+    (the zero predictor); see the closing notes in the repository history for measured numbers.
+    """
+    return Config(
+        name="colab",
+        data=LINEAR_SINE_1D,
+        model=ModelConfig(n_layers=4, n_heads=4, d_model=128, max_points=41),
+        train=TrainConfig(steps=20_000, batch_size=64, lr=1e-3, schedule="cosine",
+                          warmup_steps=200, grad_clip=1.0, steps_per_dispatch=50,
+                          log_every=500, ckpt_every=2000),
+    )
+
+
+def paper() -> Config:
+    """Paper scale: 12 layers, 8 heads, d_model 256 (9.5M parameters) [paper, garg], Garg's
+    schedule: batch 64, Adam 1e-4 constant, 500,000 steps [garg]; 101 positions [garg]; the 1-D
+    linear + sinusoid mixture (module docstring) [ours, the paper's exact distributions are not
+    public]. For the d = 20 experiments, set data.dim=20 and data.curriculum=true [garg].
+
+    Command: `icl-ood train --preset paper --run-dir runs/paper`
+    Runtime: about 1.2 s per step on a 2-core CPU (float32, d = 20, 41 points): a week; on one
+    H100 a few ms per step (see `icl-ood benchmark` and figures/benchmarks.jsonl).
+    """
+    return Config(
+        name="paper",
+        data=LINEAR_SINE_1D,
+        model=ModelConfig(n_layers=12, n_heads=8, d_model=256, max_points=101),
+        train=TrainConfig(steps=500_000, batch_size=64, lr=1e-4, schedule="constant",
+                          steps_per_dispatch=100, log_every=1000, ckpt_every=10_000),
+    )
+
+
+PRESETS = {"tiny": tiny, "colab": colab, "paper": paper}
+
+
+def get(name: str) -> Config:
+    """The preset called `name`."""
+    if name not in PRESETS:
+        raise ConfigError(f"--preset: unknown preset {name!r}; known: {sorted(PRESETS)}")
+    return PRESETS[name]()
