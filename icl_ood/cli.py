@@ -19,7 +19,7 @@ def cmd_train(args) -> int:
     from icl_ood.train import train  # imports jax: keep `--help` and config errors fast
     cfg = _config(args)
     run_dir = args.run_dir or f"runs/{cfg.name}"
-    summary = train(cfg, run_dir, progress=not args.quiet)
+    summary = train(cfg, run_dir, progress=not args.quiet, stop_at=args.stop_at)
     print(json.dumps({"run_dir": run_dir, **summary}))
     return 0
 
@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     common(t)
     t.add_argument("--run-dir", help="output folder (default runs/<preset>)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--stop-at", type=int, metavar="STEP",
+                   help="checkpoint and stop at STEP (rerun the same command to continue)")
     t.set_defaults(fn=cmd_train)
 
     b = sub.add_parser("benchmark", help="print ms per training step as JSON")

@@ -181,8 +181,12 @@ class _Logger:
         self.reset(now)
 
 
-def train(cfg: Config, run_dir: str | Path, *, progress: bool = True) -> dict:
+def train(cfg: Config, run_dir: str | Path, *, progress: bool = True,
+          stop_at: int | None = None) -> dict:
     """Trains `cfg` in `run_dir`, resuming from its latest good checkpoint; returns a summary.
+
+    `stop_at` ends this invocation (with a checkpoint) at that step, e.g. to fit a time-limited
+    session; rerunning the same command later continues exactly.
 
     Writes run_dir/config.json, run_dir/metrics.jsonl (one JSON record per log_every steps)
     and orbax checkpoints under run_dir/ckpt (parameters, optimizer state, step, config).
@@ -207,15 +211,16 @@ def train(cfg: Config, run_dir: str | Path, *, progress: bool = True) -> dict:
                desc=f"{cfg.name} ({n_params / 1e6:.2f}M params)", dynamic_ncols=True)
     log = _Logger(cfg, metrics_path, bar, t0)
     step, pending, k = start, None, cfg.train.steps_per_dispatch
+    end = cfg.train.steps if stop_at is None else max(start, min(stop_at, cfg.train.steps))
     try:
-        while step < cfg.train.steps:
-            n = min(k, cfg.train.steps - step)
+        while step < end:
+            n = min(k, end - step)
             state, m = train_chunk(state, jnp.asarray(step, jnp.int32), data_key,
                                    graphdef=graphdef, cfg=cfg, n_steps=n)
             if pending is not None:  # the device is already busy with this chunk
                 log.add(*jax.device_get(pending))
             pending, step = (step, m), step + n
-            if step % cfg.train.ckpt_every == 0 or step == cfg.train.steps:
+            if step % cfg.train.ckpt_every == 0 or step == end:
                 log.add(*jax.device_get(pending))  # never checkpoint a diverged state
                 pending = None
                 ckpts.save(step, state, {"step": step, "config": cfg.to_dict()})

@@ -1,0 +1,5 @@
+"""Shared test setup: float32 CPU JAX, quiet logs."""
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")

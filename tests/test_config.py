@@ -1,0 +1,75 @@
+"""Config validation, overrides, presets."""
+
+import json
+
+import pytest
+
+from icl_ood import presets
+from icl_ood.config import Config, ConfigError, DataConfig, ModelConfig, TrainConfig
+
+
+@pytest.mark.parametrize("name", sorted(presets.PRESETS))
+def test_presets_are_valid_and_documented(name):
+    cfg = presets.get(name)
+    assert cfg.name == name
+    doc = presets.PRESETS[name].__doc__
+    assert "icl-ood train --preset" in doc and "Runtime" in doc
+
+
+def test_unknown_preset():
+    with pytest.raises(ConfigError, match="unknown preset"):
+        presets.get("nope")
+
+
+def test_json_round_trip():
+    cfg = presets.get("colab")
+    assert Config.from_dict(json.loads(cfg.to_json())) == cfg
+
+
+def test_override_parses_types():
+    cfg = presets.get("tiny").override(
+        ["train.steps=40", "train.lr=1e-3", "data.families=[\"linear\", \"sinusoid\"]",
+         "data.weights=[0.25, 0.75]", "model.dtype=bfloat16", "data.curriculum=false"])
+    assert cfg.train.steps == 40 and cfg.train.lr == 1e-3
+    assert cfg.data.families == ("linear", "sinusoid") and cfg.data.weights == (0.25, 0.75)
+    assert cfg.model.dtype == "bfloat16" and cfg.data.curriculum is False
+
+
+@pytest.mark.parametrize("make,field", [
+    (lambda: DataConfig(weights=(0.7, 0.7)), "data.weights"),
+    (lambda: DataConfig(weights=(-0.5, 1.5)), "data.weights"),
+    (lambda: DataConfig(families=("linear", "cubic")), "data.families"),
+    (lambda: DataConfig(dim=0), "data.dim"),
+    (lambda: DataConfig(sin_freq=(0.0, 1.0)), "data.sin_freq"),
+    (lambda: DataConfig(x_scale=float("nan")), "data.x_scale"),
+    (lambda: ModelConfig(d_model=100, n_heads=8), "model.d_model"),
+    (lambda: ModelConfig(n_layers=-1), "model.n_layers"),
+    (lambda: TrainConfig(batch_size=0), "train.batch_size"),
+    (lambda: TrainConfig(log_every=15, steps_per_dispatch=10), "train.log_every"),
+    (lambda: Config(data=DataConfig(n_points=50), model=ModelConfig(max_points=41)),
+     "data.n_points"),
+])
+def test_invalid_values_name_the_field(make, field):
+    with pytest.raises(ConfigError) as e:
+        make()
+    assert str(e.value).startswith(field)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("assignment,field", [
+    ("train.steps=-3", "train.steps"),
+    ("train.steps=1.5", "train.steps"),
+    ("train.nope=1", "train.nope"),
+    ("data.weights=[1.0]", "data.weights"),
+    ("bogus=1", "--set"),
+])
+def test_bad_overrides(assignment, field):
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        presets.get("colab").override([assignment])
+
+
+def test_diff_names_fields():
+    a = presets.get("tiny")
+    b = a.override(["train.lr=0.5", "model.n_layers=3"])
+    d = b.diff(a)
+    assert len(d) == 2 and d[0].startswith("model.n_layers") and d[1].startswith("train.lr")
