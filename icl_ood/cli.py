@@ -19,7 +19,8 @@ def cmd_train(args) -> int:
     from icl_ood.train import train  # imports jax: keep `--help` and config errors fast
     cfg = _config(args)
     run_dir = args.run_dir or f"runs/{cfg.name}"
-    summary = train(cfg, run_dir, progress=not args.quiet, stop_at=args.stop_at)
+    summary = train(cfg, run_dir, progress=not args.quiet, stop_at=args.stop_at,
+                    num_runs=args.num_runs)
     print(json.dumps({"run_dir": run_dir, **summary}))
     return 0
 
@@ -27,7 +28,8 @@ def cmd_train(args) -> int:
 def cmd_benchmark(args) -> int:
     from icl_ood.benchmark import benchmark
     cfg = _config(args)
-    for rec in benchmark(cfg, windows=args.windows, window_steps=args.window_steps):
+    for rec in benchmark(cfg, windows=args.windows, window_steps=args.window_steps,
+                         num_runs=args.num_runs):
         print(json.dumps(rec), flush=True)
     return 0
 
@@ -45,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     common(t)
     t.add_argument("--run-dir", help="output folder (default runs/<preset>)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--num-runs", type=int, default=1, metavar="N",
+                   help="train seeds seed..seed+N-1 together in one program (vmap), each in "
+                        "RUN_DIR/seed<S>")
     t.add_argument("--stop-at", type=int, metavar="STEP",
                    help="checkpoint and stop at STEP (rerun the same command to continue)")
     t.set_defaults(fn=cmd_train)
@@ -54,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--windows", type=int, default=5, help="timed windows (median is reported)")
     b.add_argument("--window-steps", type=int, default=0,
                    help="steps per window (default: train.steps_per_dispatch)")
+    b.add_argument("--num-runs", type=int, default=1, help="runs trained together (vmap)")
     b.set_defaults(fn=cmd_benchmark)
 
     args = p.parse_args(argv)

@@ -23,7 +23,10 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
-from icl_ood.checkpoint import Checkpoints
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from icl_ood.checkpoint import CheckpointError, Checkpoints
 from icl_ood.config import Config, ConfigError, TrainConfig
 from icl_ood.data import prompts
 from icl_ood.model.transformer import Transformer, count_params
@@ -80,10 +83,17 @@ def loss_fn(params: nnx.State, graphdef: nnx.GraphDef, xs, ys, mask_BxN, family_
     return loss_B.mean(), (onehot_BxF.T @ loss_B, onehot_BxF.sum(0))
 
 
-def train_step(state: TrainState, step, data_key, graphdef, cfg: Config):
-    """One optimizer step on a batch made on the device from fold_in(data_key, step)."""
+def train_step(state: TrainState, step, data_key, graphdef, cfg: Config, batch_sharding=None):
+    """One optimizer step on a batch made on the device from fold_in(data_key, step).
+
+    With `batch_sharding` (data parallelism) the batch is laid out across devices as it is drawn;
+    parameters stay replicated and XLA inserts the gradient all-reduce.
+    """
     batch_key = jax.random.fold_in(data_key, step)
     xs, ys, family_B, mask = prompts.training_batch(batch_key, step, cfg.train.batch_size, cfg.data)
+    if batch_sharding is not None:
+        xs, ys, family_B, mask = jax.lax.with_sharding_constraint(
+            (xs, ys, family_B, mask), batch_sharding)
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
     (loss, (fam_sum, fam_count)), grads = grad_fn(
         state.params, graphdef, xs, ys, mask, family_B, len(cfg.data.families))
@@ -92,12 +102,46 @@ def train_step(state: TrainState, step, data_key, graphdef, cfg: Config):
     return TrainState(params, opt_state), {"loss": loss, "fam_sum": fam_sum, "fam_count": fam_count}
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "cfg", "n_steps"), donate_argnums=0)
-def train_chunk(state: TrainState, step0, data_key, *, graphdef, cfg: Config, n_steps: int):
-    """`n_steps` train steps fused by lax.scan; metrics are stacked per step."""
-    def body(s, step):
-        return train_step(s, step, data_key, graphdef, cfg)
-    return jax.lax.scan(body, state, step0 + jnp.arange(n_steps))
+@functools.partial(jax.jit, static_argnames=("graphdef", "cfg", "n_steps", "batch_sharding"),
+                   donate_argnums=0)
+def train_chunk(state_R: TrainState, step0, data_key_R, *, graphdef, cfg: Config, n_steps: int,
+                batch_sharding=None):
+    """`n_steps` train steps fused by lax.scan, for R independent runs side by side (vmap).
+
+    Every leaf of `state_R` and `data_key_R` has a leading run axis R; metrics come back as
+    (R, n_steps, ...) arrays.
+    """
+    def one_run(state, data_key):
+        def body(s, step):
+            return train_step(s, step, data_key, graphdef, cfg, batch_sharding)
+        return jax.lax.scan(body, state, step0 + jnp.arange(n_steps))
+    return jax.vmap(one_run)(state_R, data_key_R)
+
+
+def init_runs(cfg: Config, seeds: list[int], mesh: Mesh | None = None):
+    """(graphdef, stacked state, stacked data keys) for runs with the given seeds."""
+    init_keys, data_keys = zip(*(keys(s) for s in seeds))
+    graphdef, _ = init_state(cfg, init_keys[0])
+    init = jax.vmap(lambda k: init_state(cfg, k)[1])
+    if mesh is not None:
+        init = jax.jit(init, out_shardings=NamedSharding(mesh, P()))
+    return graphdef, init(jnp.stack(init_keys)), jnp.stack(data_keys)
+
+
+def make_mesh() -> Mesh:
+    """A 1-D mesh over every device of every process, axis "data"."""
+    return jax.make_mesh((jax.device_count(),), ("data",))
+
+
+def batch_sharding_for(cfg: Config, mesh: Mesh) -> NamedSharding | None:
+    """How a batch is laid out on `mesh` (None on one device)."""
+    n = mesh.devices.size
+    if n == 1:
+        return None
+    if cfg.train.batch_size % n:
+        raise ConfigError(f"train.batch_size: must be divisible by the number of devices ({n}) "
+                          f"for data parallelism, got {cfg.train.batch_size}")
+    return NamedSharding(mesh, P("data"))
 
 
 # ----------------------------------------------------------------------------------- host loop
@@ -136,10 +180,10 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 
 class _Logger:
-    """Turns per-step metrics into metrics.jsonl records every `log_every` steps."""
+    """Turns one run's per-step metrics into metrics.jsonl records every `log_every` steps."""
 
-    def __init__(self, cfg: Config, path: Path, bar, t0: float):
-        self.cfg, self.path, self.bar, self.t0 = cfg, path, bar, t0
+    def __init__(self, cfg: Config, path: Path | None, t0: float):
+        self.cfg, self.path, self.t0 = cfg, path, t0
         self.sched = schedule(cfg.train)
         self.reset(time.perf_counter())
         self.last_loss = math.nan
@@ -147,21 +191,19 @@ class _Logger:
     def reset(self, now: float) -> None:
         self.losses, self.fam_sum, self.fam_count, self.t_start = [], 0.0, 0.0, now
 
-    def add(self, step0: int, m: dict) -> None:
-        """Consumes one chunk's metrics (already on the host) that started at step0."""
-        loss = np.asarray(m["loss"])
+    def add(self, step0: int, loss, fam_sum, fam_count) -> None:
+        """Consumes one chunk of this run's metrics (host arrays) that started at step0."""
         bad = np.flatnonzero(~np.isfinite(loss))
         if bad.size:
             raise TrainingDiverged(
-                f"loss is {loss[bad[0]]} at step {step0 + int(bad[0])}; the last good checkpoint "
-                "is kept. Try a lower train.lr, train.grad_clip=1.0, or train.warmup_steps.")
+                f"run seed={self.cfg.train.seed}: loss is {loss[bad[0]]} at step "
+                f"{step0 + int(bad[0])}; the last good checkpoint is kept. Try a lower train.lr, "
+                "train.grad_clip=1.0, or train.warmup_steps.")
         self.losses.extend(loss.tolist())
-        self.fam_sum = self.fam_sum + np.asarray(m["fam_sum"]).sum(0)
-        self.fam_count = self.fam_count + np.asarray(m["fam_count"]).sum(0)
-        step = step0 + loss.size
+        self.fam_sum = self.fam_sum + fam_sum.sum(0)
+        self.fam_count = self.fam_count + fam_count.sum(0)
         self.last_loss = float(loss[-1])
-        self.bar.update(loss.size)
-        self.bar.set_postfix(loss=f"{np.mean(self.losses):.4f}", refresh=False)
+        step = step0 + loss.size
         if step % self.cfg.train.log_every == 0 or step == self.cfg.train.steps:
             self.flush(step)
 
@@ -176,70 +218,121 @@ class _Logger:
             "steps_per_s": len(self.losses) / max(now - self.t_start, 1e-9),
             "wall_s": now - self.t0,
         }
-        with self.path.open("a") as fh:
-            fh.write(json.dumps(rec) + "\n")
+        if self.path is not None:
+            with self.path.open("a") as fh:
+                fh.write(json.dumps(rec) + "\n")
         self.reset(now)
 
 
-def train(cfg: Config, run_dir: str | Path, *, progress: bool = True,
-          stop_at: int | None = None) -> dict:
-    """Trains `cfg` in `run_dir`, resuming from its latest good checkpoint; returns a summary.
+def _host(tree):
+    """Fetches (replicated) device arrays to numpy, also when they span several processes."""
+    return jax.tree.map(lambda x: np.asarray(x if x.is_fully_addressable
+                                              else x.addressable_data(0)), tree)
 
-    `stop_at` ends this invocation (with a checkpoint) at that step, e.g. to fit a time-limited
-    session; rerunning the same command later continues exactly.
+
+def run_configs(cfg: Config, run_dir: Path, num_runs: int) -> list[tuple[Config, Path]]:
+    """The (config, folder) of each run: one run in run_dir, or run_dir/seed<S> for S = seed..."""
+    if num_runs < 1:
+        raise ConfigError(f"--num-runs: must be >= 1, got {num_runs}")
+    if num_runs == 1:
+        return [(cfg, run_dir)]
+    seeds = [cfg.train.seed + i for i in range(num_runs)]
+    return [(cfg.override([f"train.seed={s}"]), run_dir / f"seed{s}") for s in seeds]
+
+
+def train(cfg: Config, run_dir: str | Path, *, progress: bool = True,
+          stop_at: int | None = None, num_runs: int = 1) -> dict:
+    """Trains `cfg` in `run_dir`, resuming from its latest good checkpoint; returns a summary.
 
     Writes run_dir/config.json, run_dir/metrics.jsonl (one JSON record per log_every steps)
     and orbax checkpoints under run_dir/ckpt (parameters, optimizer state, step, config).
+    `num_runs` > 1 trains seeds seed, seed+1, ... in one program (vmap), each in its own
+    run_dir/seed<S> with its own config, metrics and checkpoints. The global batch is split
+    over all devices (data parallelism). `stop_at` ends this invocation (with a checkpoint) at
+    that step, e.g. to fit a time-limited session; rerunning the same command continues exactly.
     """
-    run_dir = Path(run_dir)
-    check_run_dir(cfg, run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not (run_dir / "config.json").exists():
-        _write_atomic(run_dir / "config.json", cfg.to_json())
-    init_key, data_key = keys(cfg.train.seed)
-    graphdef, state = init_state(cfg, init_key)
-    ckpts = Checkpoints(run_dir / "ckpt", keep=cfg.train.keep_ckpts)
-    start = 0
-    found = ckpts.restore_latest(jax.tree.map(_abstract, state)) if ckpts.steps() else None
-    if found is not None:
-        start, state, _ = found
-    metrics_path = run_dir / "metrics.jsonl"
-    _truncate_metrics(metrics_path, start)
-    n_params = count_params(nnx.merge(graphdef, state.params))
+    runs = run_configs(cfg, Path(run_dir), num_runs)
+    mesh = make_mesh()
+    sharding = batch_sharding_for(cfg, mesh)
+    for c, d in runs:
+        check_run_dir(c, d)
+    lead = jax.process_index() == 0
+    for c, d in runs:
+        d.mkdir(parents=True, exist_ok=True)
+        if lead and not (d / "config.json").exists():
+            _write_atomic(d / "config.json", c.to_json())
+    graphdef, state, data_keys = init_runs(cfg, [c.train.seed for c, _ in runs], mesh)
+    ckpts = [Checkpoints(d / "ckpt", keep=cfg.train.keep_ckpts) for _, d in runs]
+    start, state = _restore(ckpts, state)
+    for _, d in runs:
+        if lead:
+            _truncate_metrics(d / "metrics.jsonl", start)
+    n_params = count_params(nnx.merge(graphdef, jax.tree.map(lambda x: x[0], state.params)))
     t0 = time.perf_counter()
-    bar = tqdm(total=cfg.train.steps, initial=start, disable=not progress, unit="step",
-               desc=f"{cfg.name} ({n_params / 1e6:.2f}M params)", dynamic_ncols=True)
-    log = _Logger(cfg, metrics_path, bar, t0)
+    logs = [_Logger(c, d / "metrics.jsonl" if lead else None, t0) for c, d in runs]
+    desc = f"{cfg.name} ({n_params / 1e6:.2f}M params{f', {num_runs} runs' if num_runs > 1 else ''})"
+    bar = tqdm(total=cfg.train.steps, initial=start, disable=not (progress and lead), unit="step",
+               desc=desc, dynamic_ncols=True)
+
+    def consume(pending):
+        step0, m = pending
+        m = _host(m)
+        for r, log in enumerate(logs):
+            log.add(step0, m["loss"][r], m["fam_sum"][r], m["fam_count"][r])
+        bar.update(m["loss"].shape[1])
+        bar.set_postfix(loss=f"{np.mean([log.last_loss for log in logs]):.4f}", refresh=False)
+
     step, pending, k = start, None, cfg.train.steps_per_dispatch
     end = cfg.train.steps if stop_at is None else max(start, min(stop_at, cfg.train.steps))
     try:
         while step < end:
             n = min(k, end - step)
-            state, m = train_chunk(state, jnp.asarray(step, jnp.int32), data_key,
-                                   graphdef=graphdef, cfg=cfg, n_steps=n)
-            if pending is not None:  # the device is already busy with this chunk
-                log.add(*jax.device_get(pending))
+            state, m = train_chunk(state, jnp.asarray(step, jnp.int32), data_keys,
+                                   graphdef=graphdef, cfg=cfg, n_steps=n, batch_sharding=sharding)
+            if pending is not None:  # the device is already busy with the chunk just sent
+                consume(pending)
             pending, step = (step, m), step + n
             if step % cfg.train.ckpt_every == 0 or step == end:
-                log.add(*jax.device_get(pending))  # never checkpoint a diverged state
+                consume(pending)  # never checkpoint a diverged state
                 pending = None
-                ckpts.save(step, state, {"step": step, "config": cfg.to_dict()})
+                for r, ((c, _), ck) in enumerate(zip(runs, ckpts)):
+                    ck.save(step, jax.tree.map(lambda x: x[r], state),
+                            {"step": step, "config": c.to_dict()})
         if pending is not None:
-            log.add(*jax.device_get(pending))
+            consume(pending)
     finally:
         bar.close()
-        ckpts.close()
-    return {"steps": step, "resumed_from": start, "final_loss": log.last_loss,
-            "n_params": n_params, "wall_s": time.perf_counter() - t0}
+        for ck in ckpts:
+            ck.close()
+    return {"steps": step, "resumed_from": start, "num_runs": num_runs,
+            "final_loss": [log.last_loss for log in logs] if num_runs > 1 else logs[0].last_loss,
+            "n_params": n_params, "n_devices": jax.device_count(),
+            "wall_s": time.perf_counter() - t0}
+
+
+def _restore(ckpts: list[Checkpoints], state_R: TrainState) -> tuple[int, TrainState]:
+    """(step, stacked state) from the newest checkpoint step that every run can restore."""
+    if not any(ck.steps() for ck in ckpts):
+        return 0, state_R
+    one = jax.tree.map(lambda x: _abstract(x[0]), state_R)
+    found = [ck.restore_latest(one) for ck in ckpts]
+    for f, ck in zip(found, ckpts):
+        if f is None:  # never start over on top of existing results
+            raise CheckpointError(f"{ck.directory}: no readable checkpoint among steps "
+                                  f"{ck.steps()} while this run has been started before; "
+                                  "move the folder away to start afresh")
+    step = min(f[0] for f in found)
+    per_run = [f[1] if f[0] == step else ck.restore(step, one)[0] for f, ck in zip(found, ckpts)]
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *per_run)
+    return step, jax.device_put(stacked, jax.tree.map(lambda x: x.sharding, state_R))
 
 
 def _abstract(x):
-    return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None))
+    return jax.ShapeDtypeStruct(x.shape, x.dtype)
 
 
 def load_model(run_dir: str | Path, step: int | None = None) -> tuple[Transformer, Config, int]:
     """(model, config, step) from a run folder's latest good (or given) checkpoint."""
-    from icl_ood.checkpoint import CheckpointError
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists():
         raise CheckpointError(f"{run_dir}: no config.json; not a training run folder")

@@ -22,7 +22,7 @@ def records(run_dir):
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
-    """The tiny preset trained straight through (600 steps)."""
+    """The tiny preset trained straight through (1000 steps)."""
     run_dir = tmp_path_factory.mktemp("full") / "run"
     summary = train(TINY, run_dir, progress=False)
     return run_dir, summary
@@ -31,20 +31,20 @@ def full_run(tmp_path_factory):
 def test_tiny_loss_falls_on_linear_regression(full_run):
     run_dir, summary = full_run
     recs = records(run_dir)
-    assert [r["step"] for r in recs] == [100, 200, 300, 400, 500, 600]
+    assert [r["step"] for r in recs] == [100 * i for i in range(1, 11)]
     # Predicting zero scores E[y^2] = 1 here; the trained model must do far better.
-    assert recs[0]["loss"] > 0.8 and recs[-1]["loss"] < 0.5 * recs[0]["loss"]
+    assert recs[0]["loss"] > 0.8 and recs[-1]["loss"] < 0.4 * recs[0]["loss"]
     for key in ("loss_per_family", "lr", "steps_per_s", "wall_s"):
         assert key in recs[-1]
-    assert summary["steps"] == 600 and summary["resumed_from"] == 0
+    assert summary["steps"] == 1000 and summary["resumed_from"] == 0
 
 
 def test_outputs_on_disk(full_run):
     run_dir, _ = full_run
     saved = json.loads((run_dir / "config.json").read_text())
-    assert saved["train"]["steps"] == 600 and saved["model"]["d_model"] == 32
+    assert saved["train"]["steps"] == 1000 and saved["model"]["d_model"] == 32
     steps = sorted(int(p.name) for p in (run_dir / "ckpt").iterdir() if p.name.isdigit())
-    assert steps == [200, 400, 600]  # keep_ckpts=3, every 200 steps
+    assert steps == [600, 800, 1000]  # keep_ckpts=3, every 200 steps
 
 
 def test_resume_is_exact(full_run, tmp_path):
@@ -55,13 +55,13 @@ def test_resume_is_exact(full_run, tmp_path):
     with (part / "metrics.jsonl").open("a") as fh:  # as if killed after logging past the ckpt
         fh.write(json.dumps({"step": 400, "loss": 123.0}) + "\n")
     summary = train(TINY, part, progress=False)
-    assert summary["resumed_from"] == 300 and summary["steps"] == 600
+    assert summary["resumed_from"] == 300 and summary["steps"] == 1000
     (m_full, _, _), (m_part, _, _) = load_model(run_dir), load_model(part)
     a, b = nnx.state(m_full, nnx.Param), nnx.state(m_part, nnx.Param)
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     full, resumed = records(run_dir), records(part)
-    assert [r["step"] for r in resumed] == [100, 200, 300, 400, 500, 600]
+    assert [r["step"] for r in resumed] == [100 * i for i in range(1, 11)]
     assert [r["loss"] for r in full] == [r["loss"] for r in resumed]
 
 

@@ -1,0 +1,53 @@
+"""Garg et al.'s "2-layer neural network, trained with gradient descent" baseline, prefix-wise.
+
+For every prompt and every k, a fresh net f(x) = sum_h a_h ReLU(W_h.x + c_h) + e is trained by
+full-batch Adam for a fixed number of steps on the pairs before k (masked mean squared error),
+then evaluated at x_k. All B x N fits run at once as one batched problem (they are independent,
+so the gradient of their summed losses is each fit's own gradient). With no pairs it predicts 0.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+def _net(p, xs_PxNxD):
+    h_PxNxH = jax.nn.relu(jnp.einsum("pnd,phd->pnh", xs_PxNxD, p["w"]) + p["c"][:, None])
+    return jnp.einsum("pnh,ph->pn", h_PxNxH, p["a"]) + p["e"][:, None]
+
+
+@functools.partial(jax.jit, static_argnames=("hidden", "steps"))
+def relu_gd_predict(xs_BxNxD, ys_BxN, key, hidden: int = 100, steps: int = 300, lr: float = 1e-2):
+    """preds_BxN of a 2-layer ReLU net of width `hidden` trained by `steps` Adam steps per prefix."""
+    xs_BxNxD, ys_BxN = xs_BxNxD.astype(jnp.float32), ys_BxN.astype(jnp.float32)
+    b, n, d = xs_BxNxD.shape
+    p_count = b * n  # one fit per (prompt, k)
+    xs_PxNxD = jnp.repeat(xs_BxNxD, n, axis=0)
+    ys_PxN = jnp.repeat(ys_BxN, n, axis=0)
+    k_P = jnp.tile(jnp.arange(n), b)
+    mask_PxN = (jnp.arange(n)[None] < k_P[:, None]).astype(jnp.float32)
+    kw, ka = jax.random.split(key)
+    params = {"w": jax.random.normal(kw, (p_count, hidden, d)) / jnp.sqrt(d),
+              "c": jnp.zeros((p_count, hidden)),
+              "a": jax.random.normal(ka, (p_count, hidden)) / jnp.sqrt(hidden),
+              "e": jnp.zeros((p_count,))}
+    opt = optax.adam(lr)
+
+    def loss(p):
+        err_PxN = jnp.square(_net(p, xs_PxNxD) - ys_PxN) * mask_PxN
+        return jnp.sum(err_PxN.sum(1) / jnp.maximum(mask_PxN.sum(1), 1.0))
+
+    def step(carry, _):
+        p, s = carry
+        g = jax.grad(loss)(p)
+        upd, s = opt.update(g, s, p)
+        return (optax.apply_updates(p, upd), s), None
+
+    (params, _), _ = jax.lax.scan(step, (params, opt.init(params)), None, length=steps)
+    out_PxN = _net(params, xs_PxNxD)
+    pred_P = jnp.take_along_axis(out_PxN, k_P[:, None], axis=1)[:, 0]
+    return jnp.where(k_P > 0, pred_P, 0.0).reshape(b, n)

@@ -1,0 +1,82 @@
+"""Benchmark suites: one JSON line per configuration, printed and appended to --out.
+
+  python scripts/benchmark.py --suite cpu --out figures/benchmarks.jsonl   # issue targets on CPU
+  python scripts/benchmark.py --suite gpu --out figures/benchmarks.jsonl   # on one GPU
+
+Each record carries the device, the commit and the jax version it was measured with.
+A single configuration: `icl-ood benchmark --preset paper --set model.dtype=bfloat16`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from icl_ood import presets
+from icl_ood.benchmark import benchmark
+
+# The paper-size step of the targets: batch 64, 41 points, d = 20 (Garg et al.'s linear setup).
+PAPER_D20 = ["data.dim=20", 'data.families=["linear"]', "data.weights=[1.0]"]
+
+SUITES = {
+    "cpu": [
+        ("paper", PAPER_D20 + ["train.steps_per_dispatch=2"], 1, 5),
+        ("colab", ["train.steps_per_dispatch=10"], 1, 5),
+    ],
+    "gpu": [
+        ("paper", PAPER_D20 + ["model.dtype=bfloat16"], 1, 100),
+        ("paper", PAPER_D20 + ["model.dtype=float32"], 1, 100),
+        ("paper", PAPER_D20 + ["model.dtype=bfloat16", "model.attention=cudnn"], 1, 100),
+        ("paper", PAPER_D20 + ["model.dtype=bfloat16", "train.batch_size=512"], 1, 50),
+        ("paper", PAPER_D20 + ["model.dtype=bfloat16"], 8, 50),
+        ("paper", PAPER_D20 + ["model.dtype=bfloat16"], 32, 20),
+        ("colab", [], 1, 100),
+        ("colab", [], 8, 100),
+        ("colab", ["model.dtype=bfloat16"], 8, 100),
+    ],
+}
+
+
+def commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return out + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--suite", choices=sorted(SUITES), required=True)
+    p.add_argument("--out", help="append records to this JSON-lines file")
+    p.add_argument("--windows", type=int, default=5)
+    p.add_argument("--only", type=int, nargs="*", help="indices of the suite's entries to run")
+    args = p.parse_args(argv)
+    rev = commit()
+    for i, (preset, sets, num_runs, steps) in enumerate(SUITES[args.suite]):
+        if args.only and i not in args.only:
+            continue
+        cfg = presets.get(preset).override(sets)
+        try:
+            for rec in benchmark(cfg, windows=args.windows, window_steps=steps, num_runs=num_runs):
+                rec.update(overrides=sets, commit=rev, date=time.strftime("%Y-%m-%d"))
+                line = json.dumps(rec)
+                print(line, flush=True)
+                if args.out:
+                    with Path(args.out).open("a") as fh:
+                        fh.write(line + "\n")
+        except Exception as e:  # report and go on with the suite
+            print(json.dumps({"preset": preset, "overrides": sets, "num_runs": num_runs,
+                              "error": f"{type(e).__name__}: {str(e)[:300]}"}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
