@@ -24,8 +24,8 @@ Names:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -55,6 +55,9 @@ class Options:
     jitter: float = 1e-4  # noise variance assumed by the Bayes predictors for noiseless data
     freq_grid: int = 24  # sub-components of a sinusoid with unknown frequency
     max_supports: int = 256  # sparse_linear supports enumerated exactly up to this many
+
+
+DEFAULT_OPTIONS = Options()
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ def _bayes(comps, exact: bool, nvar: float, what: str, weights: bool) -> tuple[C
 
 
 def make(name: str, pretrain: DataConfig, task: DataConfig, task_families: tuple[str, ...],
-         opts: Options = Options()) -> Baseline:
+         opts: Options = DEFAULT_OPTIONS) -> Baseline:
     """The baseline `name` for a model pretrained on `pretrain`, tested on `task` (a DataConfig
     describing the test prompts) whose functions combine `task_families`; raises NotApplicable."""
     d = task.dim
@@ -144,7 +147,7 @@ def make(name: str, pretrain: DataConfig, task: DataConfig, task_families: tuple
         return Baseline(name, lambda xs, ys: (relu.relu_gd_predict(
             xs, ys, jax.random.key(0), hidden=h, steps=s, lr=lr), {}),
             f"2-layer ReLU net, width {h}, {s} Adam steps, lr {lr:g}")
-    kw = dict(freq_grid=opts.freq_grid, max_supports=opts.max_supports)
+    kw = {"freq_grid": opts.freq_grid, "max_supports": opts.max_supports}
     if name == "joint_oracle":
         comps, exact = bayes.joint_components(task, task_families, **kw)
         fn, note = _bayes(comps, exact, bayes.noise_var(task, opts.jitter),
@@ -161,7 +164,7 @@ def make(name: str, pretrain: DataConfig, task: DataConfig, task_families: tuple
 
 
 def for_task(pretrain: DataConfig, task: DataConfig, task_families: tuple[str, ...],
-             names: tuple[str, ...] | None = None, opts: Options = Options()) -> list[Baseline]:
+             names: tuple[str, ...] | None = None, opts: Options = DEFAULT_OPTIONS) -> list[Baseline]:
     """Every applicable baseline among `names` (default: DEFAULT, skipping those that do not
     apply); a name given explicitly that does not apply raises NotApplicable."""
     if names is None:
@@ -175,4 +178,5 @@ def for_task(pretrain: DataConfig, task: DataConfig, task_families: tuple[str, .
     return [make(n, pretrain, task, task_families, opts) for n in names]
 
 
-__all__ = ["Baseline", "DEFAULT", "NAMES", "NotApplicable", "Options", "for_task", "make"]
+__all__ = ["DEFAULT", "DEFAULT_OPTIONS", "NAMES", "Baseline", "NotApplicable", "Options",
+           "for_task", "make"]

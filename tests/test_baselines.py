@@ -1,0 +1,190 @@
+"""Baselines: exactness, known error curves, Bayes identities, model selection, causality."""
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from icl_ood import baselines as bl
+from icl_ood.baselines import bayes, prefix
+from icl_ood.config import DataConfig
+from icl_ood.data import prompts
+from icl_ood.presets import LINEAR_SINE_1D
+
+KEY = jax.random.key(0)
+
+
+def lin_cfg(**kw):
+    base = {"dim": 4, "n_points": 12, "families": ("linear",), "weights": (1.0,)}
+    base.update(kw)
+    return DataConfig(**base)
+
+
+def predict(name, xs, ys, pretrain=LINEAR_SINE_1D, task=None, fams=("linear",), opts=None):
+    b = bl.make(name, pretrain, task or pretrain, fams, opts or bl.Options())
+    return b.predict(xs, ys)
+
+
+def nerr(preds, ys):
+    ys = np.asarray(ys, np.float64)
+    return ((preds - ys) ** 2).mean(0) / (ys ** 2).mean(0)
+
+
+def test_least_squares_exact_once_k_reaches_d():
+    cfg = lin_cfg()
+    xs, ys, _ = prompts.sample_family(KEY, "linear", 64, cfg)
+    p, _ = predict("least_squares", xs, ys, cfg, fams=("linear",))
+    np.testing.assert_allclose(p[:, 4:], np.asarray(ys)[:, 4:], rtol=1e-4, atol=1e-4)
+    assert np.all(p[:, 0] == 0)
+    assert np.abs(p[:, 3] - np.asarray(ys)[:, 3]).mean() > 0.1  # k = 3 < d: not exact
+
+
+def test_least_squares_error_below_d_is_one_minus_k_over_d():
+    cfg = lin_cfg(dim=8, n_points=9)
+    xs, ys, _ = prompts.sample_family(KEY, "linear", 8000, cfg)
+    p, _ = predict("least_squares", xs, ys, cfg)
+    e = nerr(p, ys)
+    for k in range(8):
+        assert abs(e[k] - (1 - k / 8)) < 0.05, (k, e[k])
+    assert e[8] < 1e-6
+
+
+def test_blr_matches_direct_gaussian_formulas():
+    rng = np.random.default_rng(0)
+    phi = rng.normal(size=(3, 7, 2))
+    ys = rng.normal(size=(3, 7))
+    prior, s2 = np.array([1.5, 0.5]), 0.3
+    with jax.enable_x64(True):
+        mean, logev = prefix.blr_log_evidence(jnp.asarray(phi), jnp.asarray(ys), prior, s2)
+    for b in range(3):
+        for k in range(7):
+            P = phi[b, :k]
+            cov = s2 * np.eye(k) + P @ np.diag(prior) @ P.T
+            ref = 0.0 if k == 0 else -0.5 * (k * math.log(2 * math.pi) + np.linalg.slogdet(cov)[1]
+                                             + ys[b, :k] @ np.linalg.solve(cov, ys[b, :k]))
+            assert abs(float(logev[b, k]) - ref) < 1e-9
+            c = phi[b, k] @ np.diag(prior) @ P.T  # cov(y_k, y_<k)
+            ref_mean = 0.0 if k == 0 else c @ np.linalg.solve(cov, ys[b, :k])
+            assert abs(float(mean[b, k]) - ref_mean) < 1e-9
+
+
+def test_ridge_equals_bayes_posterior_mean_of_one_gaussian_family():
+    cfg = lin_cfg(dim=3, noise_std=0.5)
+    xs, ys, _ = prompts.sample_family(KEY, "linear", 32, cfg)
+    ridge, _ = predict("ridge", xs, ys, cfg, opts=bl.Options(ridge_lambda=0.25))
+    bayes_p, aux = predict("bayes_mixture", xs, ys, cfg)
+    np.testing.assert_allclose(ridge, bayes_p, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(aux["weight:linear"], 1.0)
+
+
+def test_mixture_weights_sum_to_one_start_at_prior_and_concentrate():
+    cfg = dataclasses.replace(LINEAR_SINE_1D, weights=(0.3, 0.7))
+    for i, fam in enumerate(cfg.families):
+        xs, ys, _ = prompts.sample_family(KEY, fam, 256, cfg)
+        p, aux = predict("bayes_mixture", xs, ys, cfg, fams=(fam,))
+        w = np.stack([aux["weight:linear"], aux["weight:sinusoid"]], -1)
+        np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-12)
+        np.testing.assert_allclose(w[:, 0], np.broadcast_to([0.3, 0.7], (256, 2)))
+        mean_true = w[:, :, i].mean(0)
+        assert mean_true[-1] > 0.99 and mean_true[-1] > mean_true[1]
+        assert np.all(p[:, 0] == 0)
+
+
+def test_joint_oracle_fits_convex_combinations_but_the_mixture_does_not():
+    cfg = LINEAR_SINE_1D
+    xs, ys, _ = prompts.sample_convex(KEY, 256, cfg, "linear", "sinusoid", 0.5)
+    fams = ("linear", "sinusoid")
+    oracle, _ = predict("joint_oracle", xs, ys, cfg, fams=fams)
+    mix, _ = predict("bayes_mixture", xs, ys, cfg, fams=fams)
+    assert nerr(oracle, ys)[5:].max() < 1e-3
+    assert nerr(mix, ys)[-1] > 0.02  # model selection alone cannot fit the combination
+
+
+def test_sinusoid_least_squares_known_and_grid():
+    cfg = dataclasses.replace(LINEAR_SINE_1D, families=("sinusoid",), weights=(1.0,),
+                              sin_freq=(1.5, 1.5))
+    xs, ys, _ = prompts.sample_family(KEY, "sinusoid", 64, cfg)
+    known, _ = predict("sin_ls_known", xs, ys, cfg, cfg, ("sinusoid",))
+    grid, _ = predict("sin_ls_grid", xs, ys, cfg, cfg, ("sinusoid",))
+    np.testing.assert_allclose(known[:, 2:], np.asarray(ys)[:, 2:], atol=1e-4)
+    np.testing.assert_allclose(grid[:, 4:], np.asarray(ys)[:, 4:], atol=1e-4)  # 1.5 is on the grid
+    with pytest.raises(bl.NotApplicable, match="not fixed"):
+        bl.make("sin_ls_known", cfg, dataclasses.replace(cfg, sin_freq=(1.0, 2.0)), ("sinusoid",))
+
+
+def test_knn_on_hand_made_data():
+    xs = jnp.asarray([0.0, 10.0, 1.0, 11.0, 0.5, 0.6])[None, :, None]
+    ys = jnp.asarray([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])[None]
+    p, _ = predict("knn3", xs, ys)
+    # k=0 none -> 0; k=1 only y0; k=2 mean(y0, y1); then the 3 nearest previous x.
+    np.testing.assert_allclose(p[0], [0.0, 1.0, 1.5, 2.0, 2.0, 3.0])
+
+
+def test_averaging_on_hand_made_data():
+    xs = jnp.asarray([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])[None]
+    ys = jnp.asarray([2.0, 4.0, 0.0])[None]
+    p, _ = predict("averaging", xs, ys, lin_cfg(dim=2))
+    # k=1: w = 2 * [1, 0]; k=2: w = mean([2, 0], [0, 8]) = [1, 4].
+    np.testing.assert_allclose(p[0], [0.0, 0.0, 5.0])
+
+
+def test_lasso_beats_least_squares_on_sparse_and_zero_for_huge_alpha():
+    cfg = DataConfig(dim=10, n_points=11, families=("sparse_linear",), weights=(1.0,), sparsity=2)
+    xs, ys, _ = prompts.sample_family(KEY, "sparse_linear", 512, cfg)
+    fams = ("sparse_linear",)
+    lasso, _ = predict("lasso", xs, ys, cfg, fams=fams)
+    ls, _ = predict("least_squares", xs, ys, cfg, fams=fams)
+    e_lasso, e_ls = nerr(lasso, ys), nerr(ls, ys)
+    assert e_lasso[7] < 0.5 * e_ls[7]
+    big, _ = predict("lasso", xs, ys, cfg, fams=fams, opts=bl.Options(lasso_alpha=1e6))
+    assert np.all(big == 0)
+
+
+def test_sparse_support_enumeration_is_exact_bayes():
+    cfg = DataConfig(dim=4, n_points=9, families=("sparse_linear",), weights=(1.0,), sparsity=1)
+    comps, exact = bayes.mixture_components(cfg)
+    assert exact and len(comps) == 4
+    xs, ys, _ = prompts.sample_family(KEY, "sparse_linear", 64, cfg)
+    p, _ = predict("bayes_mixture", xs, ys, cfg, fams=("sparse_linear",))
+    ls, _ = predict("least_squares", xs, ys, cfg, fams=("sparse_linear",))
+    e, e_ls = nerr(p, ys), nerr(ls, ys)
+    # Two points identify a 1-sparse w's support almost surely; least squares needs d = 4.
+    assert e[3:].max() < 1e-3 and e[2] < 0.05 * e_ls[2]
+
+
+def test_relu_gd_learns_something():
+    cfg = DataConfig(dim=2, n_points=21, families=("relu_net",), weights=(1.0,))
+    xs, ys, _ = prompts.sample_family(KEY, "relu_net", 16, cfg)
+    opts = bl.Options(relu_hidden=32, relu_steps=200)
+    p, _ = predict("relu_gd", xs, ys, cfg, fams=("relu_net",), opts=opts)
+    assert np.all(p[:, 0] == 0) and nerr(p, ys)[-3:].mean() < 0.5
+
+
+@pytest.mark.parametrize("name", bl.NAMES)
+def test_baselines_are_causal(name):
+    """Prediction i depends on pairs < i and x_i only: change y_i and everything after i."""
+    fams = {"lasso": ("linear",), "relu_gd": ("relu_net",)}.get(name, ("linear", "sinusoid"))
+    cfg = LINEAR_SINE_1D
+    xs, ys, _ = prompts.sample_convex(KEY, 4, cfg, "linear", "sinusoid", 0.4, n=10)
+    opts = bl.Options(relu_hidden=8, relu_steps=10)
+    base, _ = predict(name, xs, ys, cfg, fams=fams, opts=opts)
+    i = 5
+    xs2 = xs.at[:, i + 1:].set(7.0)
+    ys2 = ys.at[:, i:].set(-3.0)
+    moved, _ = predict(name, xs2, ys2, cfg, fams=fams, opts=opts)
+    np.testing.assert_allclose(moved[:, :i + 1], base[:, :i + 1], rtol=1e-6, atol=1e-8)
+    if name != "zero":
+        assert not np.allclose(moved[:, i + 2:], base[:, i + 2:])
+
+
+def test_bad_names():
+    with pytest.raises(ValueError, match="unknown baseline"):
+        bl.make("xgboost", LINEAR_SINE_1D, LINEAR_SINE_1D, ("linear",))
+    with pytest.raises(bl.NotApplicable, match="relu_net"):
+        bl.make("bayes_mixture", DataConfig(families=("relu_net",), weights=(1.0,)),
+                LINEAR_SINE_1D, ("linear",))
+    names = [b.name for b in bl.for_task(LINEAR_SINE_1D, LINEAR_SINE_1D, ("linear",))]
+    assert "sin_ls_known" not in names and "relu_gd" not in names and "lasso" in names
