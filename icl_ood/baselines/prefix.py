@@ -44,16 +44,21 @@ def spd_solve(a_XxFxF, rhs_XxFxR):
     return solve_triangular(jnp.swapaxes(chol, -1, -2), z, lower=False)
 
 
+def _floor(dtype) -> float:
+    """A ridge floor whose square is still a normal number (no 0/0 with no pairs)."""
+    return float(jnp.finfo(dtype).tiny) ** 0.25
+
+
 def lstsq_weights(phi_BxNxF, ys_BxN, rcond: float = 1e-10):
     """Minimum-norm least-squares weights w_BxNxF fitted on the pairs before each position.
 
     Computed as the ridge limit (Phi^T Phi + delta I)^{-1} Phi^T y with delta = rcond * trace / F
-    (+1e-30), which equals pinv(Phi) y up to a relative O(rcond) in float64, also when there are
+    (+ a tiny floor), which equals pinv(Phi) y up to a relative O(rcond) in float64, also when there are
     fewer pairs than features; with no pairs the weights are 0.
     """
     g, b = prefix_stats(phi_BxNxF, ys_BxN)
     f = phi_BxNxF.shape[-1]
-    delta = rcond * jnp.trace(g, axis1=-2, axis2=-1) / f + 1e-30
+    delta = rcond * jnp.trace(g, axis1=-2, axis2=-1) / f + _floor(g.dtype)
     a = g + delta[..., None, None] * jnp.eye(f, dtype=g.dtype)
     return spd_solve(a, b[..., None])[..., 0]
 

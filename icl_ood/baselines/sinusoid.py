@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from icl_ood.baselines.prefix import exclusive_cumsum, lstsq_predict
+from icl_ood.baselines.prefix import _floor, exclusive_cumsum, lstsq_predict
 
 
 def sin_features(xs_BxNxD, freq):
@@ -39,7 +39,7 @@ def sin_grid_predict(xs_BxNxD, ys_BxN, freqs_G, rtol: float = 1e-6, rcond: float
     s, c = jnp.sin(t_GxBxN), jnp.cos(t_GxBxN)
     ss, sc, cc, sy, cy = (exclusive_cumsum(v, axis=2)
                           for v in (s * s, s * c, c * c, s * ys_BxN, c * ys_BxN))
-    delta = rcond * (ss + cc) / 2 + 1e-30
+    delta = rcond * (ss + cc) / 2 + _floor(ss.dtype)
     p, r = ss + delta, cc + delta
     det = p * r - sc * sc
     w0, w1 = (r * sy - sc * cy) / det, (p * cy - sc * sy) / det
