@@ -34,6 +34,57 @@ def cmd_benchmark(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    from icl_ood import baselines as bl
+    from icl_ood import evaluate as ev
+    from icl_ood.checkpoint import CheckpointError
+    from icl_ood.train import load_model
+    sweeps = ev.SWEEPS if args.sweep == "all" else (args.sweep,)
+    names = None if args.baselines is None else tuple(
+        n for n in args.baselines.split(",") if n and n != "none")
+    mix = tuple(args.mix.split(",")) if args.mix else None
+    try:
+        if names is not None:
+            for n in names:
+                if n not in bl.NAMES:
+                    raise ValueError(f"--baselines: unknown baseline {n!r}; known: {bl.NAMES}")
+        if mix is not None and len(mix) != 2:
+            raise ValueError(f"--mix: expected family1,family2, got {args.mix!r}")
+        for run_dir in args.run:
+            model, cfg, step = load_model(run_dir)
+            n = cfg.data.n_points
+            ks = args.k or sorted({min(2, n - 1), min(10, n - 1), n - 1})
+            bad = [k for k in ks if not 0 <= k < n]
+            if bad:
+                raise ValueError(f"--k: {bad} outside 0..{n - 1} (the run's {n} points)")
+            for sweep in sweeps:
+                if args.sweep == "all" and sweep == "convex" and not mix \
+                        and len(cfg.data.families) < 2:
+                    print(f"\n== run {run_dir}: one pretraining family, convex sweep skipped "
+                          "(give --mix family1,family2 to run it)")
+                    continue
+                res = ev.run_sweep(run_dir, sweep, n_prompts=args.n_prompts, seed=args.seed,
+                                   baselines=names, mix=mix, n_boot=args.n_boot,
+                                   model_and_cfg=(model, cfg, step))
+                n_tasks = len({r["task"] for r in res.rows})
+                n_pred = len({r["predictor"] for r in res.rows})
+                print(f"\n== run {run_dir} (step {step}), sweep {sweep}: {n_tasks} tasks x "
+                      f"{args.n_prompts} prompts x k=0..{n - 1}, {n_pred} predictors")
+                print("normalized squared error = mean over prompts of (pred - y)^2 / mean of "
+                      "y^2 (predicting 0 scores 1); k = in-context examples; P(f) = Bayes-"
+                      "mixture posterior weight of family f" + (
+                          "; task a=A is f = A*f1 + (1-A)*f2" if sweep == "convex" else ""))
+                print(ev.format_table(res, ks))
+                sec = res.seconds
+                base_s = sum(v for k, v in sec.items() if k not in ("model", "total"))
+                print(f"wall time: {sec['total']:.1f} s (model {sec.get('model', 0):.1f} s, "
+                      f"baselines {base_s:.1f} s); rows in {run_dir}/eval/{sweep}.jsonl")
+    except (ValueError, CheckpointError) as e:
+        print(f"icl-ood: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="icl-ood", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -61,6 +112,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="steps per window (default: train.steps_per_dispatch)")
     b.add_argument("--num-runs", type=int, default=1, help="runs trained together (vmap)")
     b.set_defaults(fn=cmd_benchmark)
+
+    e = sub.add_parser("evaluate", help="score runs and baselines on test sweeps (JSON lines)")
+    e.add_argument("--run", action="append", required=True, help="run folder (repeatable)")
+    e.add_argument("--sweep", default="all", choices=("convex", "freq", "k", "shifts", "all"))
+    e.add_argument("--n-prompts", type=int, default=1280, help="prompts per task")
+    e.add_argument("--k", type=int, nargs="+", help="k values to print (all k are saved)")
+    e.add_argument("--baselines", help="comma-separated baselines (default: all that apply; "
+                   "'none' for the model only)")
+    e.add_argument("--mix", help="family1,family2 of the convex sweep (default: first two)")
+    e.add_argument("--seed", type=int, default=0, help="prompt seed")
+    e.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
+    e.set_defaults(fn=cmd_evaluate)
 
     args = p.parse_args(argv)
     try:

@@ -1,0 +1,180 @@
+"""Evaluation engine: metric, bootstrap, pairing, tasks, sweeps, errors and the CLI end to end."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from icl_ood import evaluate as ev
+from icl_ood import presets
+from icl_ood.baselines import simple
+from icl_ood.cli import main
+from icl_ood.config import DataConfig
+from icl_ood.presets import LINEAR_SINE_1D
+
+KEY = jax.random.key(1)
+LIN2 = DataConfig(dim=2, n_points=8, families=("linear",), weights=(1.0,))
+
+
+class AveragingModel(nnx.Module):
+    """A stand-in 'model' that is the averaging estimator, to check that the model and the
+    baselines see the same prompts."""
+
+    def __init__(self, max_points: int):
+        self.pos = nnx.Embed(2 * max_points, 1, rngs=nnx.Rngs(0))
+
+    def __call__(self, xs_BxNxD, ys_BxN):
+        return simple.averaging_predict(xs_BxNxD, ys_BxN)
+
+
+def by(rows, predictor):
+    return {r["k"]: r for r in rows if r["predictor"] == predictor}
+
+
+def test_zero_predictor_scores_exactly_one():
+    res = ev.evaluate(None, LIN2, ev.Task(family="linear", n_prompts=64), ("zero",), KEY,
+                      n_boot=200)
+    assert len(res.rows) == 8
+    for r in res.rows:
+        assert r["normalized"] == r["norm_lower"] == r["norm_upper"] == 1.0
+        assert r["lower"] <= r["error"] <= r["upper"] and r["error"] > 0
+
+
+def test_metric_matches_direct_computation_and_intervals_cover():
+    task = ev.Task(family="linear", n_prompts=256)
+    res = ev.evaluate(None, LIN2, task, ("averaging",), KEY, n_boot=500)
+    xs, ys = ev.draw(KEY, task, task.data_config(LIN2))
+    x, y = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
+    s = np.cumsum(x * y[..., None], 1) - x * y[..., None]
+    pred = np.sum(s / np.maximum(np.arange(8), 1)[:, None] * x, -1)
+    for k, r in by(res.rows, "averaging").items():
+        err = np.mean((pred[:, k] - y[:, k]) ** 2)
+        assert r["error"] == pytest.approx(err, rel=1e-6)
+        assert r["normalized"] == pytest.approx(err / np.mean(y[:, k] ** 2), rel=1e-6)
+        assert r["norm_lower"] <= r["normalized"] <= r["norm_upper"]
+
+
+def test_bootstrap_intervals_shrink_with_more_prompts():
+    widths = []
+    for n in (64, 1024):
+        rows = ev.evaluate(None, LIN2, ev.Task(family="linear", n_prompts=n), ("knn3",), KEY,
+                           n_boot=500).rows
+        r = by(rows, "knn3")[4]
+        widths.append(r["norm_upper"] - r["norm_lower"])
+    assert widths[1] < 0.5 * widths[0]  # ~ 1/sqrt(n): a factor 4 expected
+
+
+def test_model_and_baselines_are_scored_on_the_same_prompts():
+    res = ev.evaluate(AveragingModel(8), LIN2, ev.Task(family="linear", n_prompts=128),
+                      ("averaging", "least_squares"), KEY, n_boot=100)
+    m, avg = by(res.rows, "model"), by(res.rows, "averaging")
+    for k in range(1, 8):  # float32 model vs float64 baseline on the very same prompts
+        for f in ("error", "lower", "upper", "normalized", "norm_lower", "norm_upper"):
+            assert m[k][f] == pytest.approx(avg[k][f], rel=1e-4)
+    assert by(res.rows, "least_squares")[3]["error"] < 0.01 * m[3]["error"]
+
+
+def test_model_predict_chunks_and_padding_match_one_call():
+    cfg = presets.get("tiny")
+    from icl_ood.train import init_model
+    model = init_model(cfg, jax.random.key(0))
+    xs, ys = ev.draw(KEY, ev.Task(family="linear", n_prompts=12), cfg.data)
+    np.testing.assert_allclose(ev.model_predict(model, xs, ys, chunk=5), model(xs, ys),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_bad_inputs_give_clear_errors():
+    with pytest.raises(ValueError, match="unknown family"):
+        ev.Task(family="cubic")
+    with pytest.raises(ValueError, match=r"a must be in \[0, 1\]"):
+        ev.Task(mix=("linear", "sinusoid", 1.2))
+    with pytest.raises(ValueError, match="exactly one"):
+        ev.Task()
+    with pytest.raises(ValueError, match="positions for 8 points"):
+        ev.evaluate(AveragingModel(8), LIN2, ev.Task(family="linear", n_points=20), (), KEY)
+    with pytest.raises(ValueError, match="unknown sweep"):
+        ev.sweep_tasks(LIN2, "everything")
+    with pytest.raises(ValueError, match="one family"):
+        ev.sweep_tasks(LIN2, "convex")
+
+
+def test_task_overrides_y_scale_and_skew():
+    cfg = DataConfig(dim=3, n_points=16, families=("linear",), weights=(1.0,), noise_std=0.1)
+    base = ev.Task(family="linear", n_prompts=4000)
+    xs0, ys0 = ev.draw(KEY, base, base.data_config(cfg))
+    xs1, ys1 = ev.draw(KEY, dataclasses.replace(base, y_scale=3.0), base.data_config(cfg))
+    np.testing.assert_array_equal(xs0, xs1)
+    # y = f + e and the scaled task's y = 3 f + e with the same e, so ys1 - 3 ys0 = -2 e.
+    assert abs(np.std(np.asarray(ys1) - 3 * np.asarray(ys0)) / 2 - 0.1) < 0.005
+    skew = dataclasses.replace(base, x_skew=True)
+    xs2, _ = ev.draw(KEY, skew, skew.data_config(cfg))
+    eig = np.sort(np.linalg.eigvalsh(np.cov(np.asarray(xs2).reshape(-1, 3).T)))[::-1]
+    expect = np.array([1, 1 / 4, 1 / 9]) * 3 / (1 + 1 / 4 + 1 / 9)
+    np.testing.assert_allclose(eig, expect, rtol=0.05)
+    assert base.data_config(cfg).families == ("linear",)
+    tcfg = ev.Task(family="sinusoid", sin_freq=(2.0, 2.0)).data_config(LINEAR_SINE_1D)
+    assert tcfg.sin_freq == (2.0, 2.0) and tcfg.x_scale == 3.0
+
+
+def test_sweep_task_lists():
+    conv = ev.sweep_tasks(LINEAR_SINE_1D, "convex", 10)
+    assert [t.a for t in conv] == pytest.approx([0.1 * i for i in range(11)])
+    assert conv[0].families == ("linear", "sinusoid")
+    freqs = [t.sin_freq[0] for t in ev.sweep_tasks(LINEAR_SINE_1D, "freq", 10)]
+    assert min(freqs) <= 0.25 and max(freqs) >= 4 and 1.0 in freqs
+    shifts = ev.sweep_tasks(DataConfig(dim=3), "shifts", 10)
+    assert any(t.x_skew for t in shifts) and len({t.label for t in shifts}) == len(shifts)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from icl_ood.train import train
+    run = tmp_path_factory.mktemp("eval") / "run"
+    cfg = presets.get("tiny").override(["train.steps=40", "train.ckpt_every=20",
+                                        "train.log_every=20"])
+    train(cfg, run, progress=False)
+    return run
+
+
+def test_cli_end_to_end(tiny_run, capsys):
+    rc = main(["evaluate", "--run", str(tiny_run), "--sweep", "k", "--n-prompts", "64",
+               "--n-boot", "100", "--k", "1", "10"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "normalized squared error" in out and "wall time" in out
+    rows = ev.read_jsonl(tiny_run / "eval" / "k.jsonl")
+    preds = {r["predictor"] for r in rows}
+    assert {"model", "least_squares", "bayes_mixture", "joint_oracle"} <= preds
+    assert len(rows) == len(preds) * 11
+    for r in rows:
+        assert set(ev.ROW_FIELDS) <= set(r) and r["n_prompts"] == 64 and r["step"] == 40
+        assert np.isfinite(r["normalized"]) and r["norm_lower"] <= r["norm_upper"]
+    ls = by(rows, "least_squares")
+    assert ls[5]["normalized"] < 1e-6  # 1-D noiseless linear: exact from one point
+    weights = ev.read_jsonl(tiny_run / "eval" / "k_bayes_weights.jsonl")
+    assert {w["component"] for w in weights} == {"linear"} and len(weights) == 11
+
+
+def test_cli_convex_with_mix_and_errors(tiny_run, capsys):
+    rc = main(["evaluate", "--run", str(tiny_run), "--sweep", "convex", "--mix",
+               "linear,sinusoid", "--n-prompts", "32", "--n-boot", "50",
+               "--baselines", "least_squares,joint_oracle"])
+    assert rc == 0
+    rows = ev.read_jsonl(tiny_run / "eval" / "convex.jsonl")
+    assert sorted({r["a"] for r in rows}) == pytest.approx([0.1 * i for i in range(11)])
+    assert {r["predictor"] for r in rows} == {"model", "least_squares", "joint_oracle"}
+    assert main(["evaluate", "--run", str(tiny_run), "--sweep", "k", "--k", "50"]) == 2
+    assert main(["evaluate", "--run", str(tiny_run), "--baselines", "xgboost"]) == 2
+    assert main(["evaluate", "--run", str(tiny_run / "nope")]) == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_draw_uses_sample_family_prompts():
+    task = ev.Task(family="linear", n_prompts=16)
+    from icl_ood.data import prompts
+    xs, ys = ev.draw(KEY, task, task.data_config(LIN2))
+    xs_ref, ys_ref, _ = prompts.sample_family(KEY, "linear", 16, task.data_config(LIN2))
+    np.testing.assert_array_equal(xs, xs_ref)
+    np.testing.assert_array_equal(ys, jnp.asarray(ys_ref))
