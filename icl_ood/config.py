@@ -125,7 +125,8 @@ class ModelConfig:
     mlp_ratio: int = 4
     max_points: int = 101  # positional capacity in (x, y) pairs: 2 * max_points tokens
     dtype: str = "float32"  # compute dtype; parameters are always float32
-    attention: str = "xla"  # jax.nn.dot_product_attention implementation: "xla" or "cudnn"
+    attention: str = "auto"  # dot_product_attention: "xla", "cudnn", or "auto" (cudnn on a GPU
+    # for bfloat16, where its fused kernel applies; xla elsewhere)
 
     def __post_init__(self) -> None:
         for name in ("n_layers", "n_heads", "d_model", "mlp_ratio", "max_points"):
@@ -134,8 +135,8 @@ class ModelConfig:
                f"must be divisible by model.n_heads ({self.n_heads}), got {self.d_model}")
         _check(self.dtype in ("float32", "bfloat16"), "model.dtype",
                f"must be 'float32' or 'bfloat16', got {self.dtype!r}")
-        _check(self.attention in ("xla", "cudnn"), "model.attention",
-               f"must be 'xla' or 'cudnn', got {self.attention!r}")
+        _check(self.attention in ("auto", "xla", "cudnn"), "model.attention",
+               f"must be 'auto', 'xla' or 'cudnn', got {self.attention!r}")
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,19 @@ def interleave(xs_BxNxD: jax.Array, ys_BxN: jax.Array) -> jax.Array:
     return jnp.stack([xs_BxNxD, ys_BxNxD], axis=2).reshape(b, 2 * n, d)
 
 
+def attention_impl(cfg: ModelConfig) -> str:
+    """The dot_product_attention implementation for this config on the default backend."""
+    if cfg.attention != "auto":
+        return cfg.attention
+    return "cudnn" if jax.default_backend() == "gpu" and cfg.dtype == "bfloat16" else "xla"
+
+
 class Attention(nnx.Module):
     """Causal multi-head self-attention through jax.nn.dot_product_attention."""
 
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         d, dt = cfg.d_model, jnp.dtype(cfg.dtype)
-        self.n_heads, self.impl = cfg.n_heads, cfg.attention
+        self.n_heads, self.impl = cfg.n_heads, attention_impl(cfg)
         self.qkv = nnx.Linear(d, 3 * d, kernel_init=_INIT, dtype=dt, rngs=rngs)
         # GPT-2 scales residual projections by 1/sqrt(2 * n_layers).
         out_init = nnx.initializers.normal(0.02 / (2 * cfg.n_layers) ** 0.5)
@@ -59,7 +66,7 @@ class Block(nnx.Module):
     def __call__(self, h_BxTxD: jax.Array) -> jax.Array:
         h_BxTxD = h_BxTxD + self.attn(self.ln1(h_BxTxD).astype(self.dtype))
         mlp = self.proj(jax.nn.gelu(self.fc(self.ln2(h_BxTxD).astype(self.dtype))))
-        return h_BxTxD + mlp
+        return h_BxTxD + mlp  # LayerNorms compute in float32 and cast back
 
 
 class Transformer(nnx.Module):
@@ -77,9 +84,10 @@ class Transformer(nnx.Module):
     def __call__(self, xs_BxNxD: jax.Array, ys_BxN: jax.Array) -> jax.Array:
         z_BxTxD = interleave(xs_BxNxD, ys_BxN)
         t = z_BxTxD.shape[1]
-        # The residual stream is float32; matmuls run in the compute dtype.
-        h_BxTxD = self.read_in(z_BxTxD.astype(self.dtype)).astype(jnp.float32)
-        h_BxTxD = h_BxTxD + self.pos.embedding[...][:t]
+        # The residual stream and matmuls use the compute dtype; LayerNorm statistics, the
+        # attention softmax, the read-out and the loss are float32.
+        h_BxTxD = self.read_in(z_BxTxD.astype(self.dtype))
+        h_BxTxD = h_BxTxD + self.pos.embedding[...][:t].astype(self.dtype)
         for block in self.blocks:
             h_BxTxD = block(h_BxTxD)
         out_BxT = self.read_out(self.ln_f(h_BxTxD))[..., 0]
