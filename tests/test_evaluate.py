@@ -78,11 +78,14 @@ def test_model_and_baselines_are_scored_on_the_same_prompts():
 
 
 def test_model_predict_chunks_and_padding_match_one_call():
-    cfg = presets.get("tiny")
-    from icl_ood.train import init_model
-    model = init_model(cfg, jax.random.key(0))
-    xs, ys = ev.draw(KEY, ev.Task(family="linear", n_prompts=12), cfg.data)
-    np.testing.assert_allclose(ev.model_predict(model, xs, ys, chunk=5), model(xs, ys),
+    from icl_ood.config import ModelConfig
+    from icl_ood.model.transformer import Transformer
+    model = Transformer(ModelConfig(n_layers=1, n_heads=2, d_model=16, max_points=8), 2,
+                        rngs=nnx.Rngs(0))
+    xs, ys = ev.draw(KEY, ev.Task(family="linear", n_prompts=12), LIN2)
+    one_call = ev.model_predict(model, xs, ys, chunk=64)  # 12 prompts: one unpadded call
+    assert one_call.shape == (12, 8) and np.all(np.isfinite(one_call))
+    np.testing.assert_allclose(ev.model_predict(model, xs, ys, chunk=5), one_call,
                                rtol=1e-5, atol=1e-6)
 
 

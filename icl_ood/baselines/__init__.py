@@ -10,9 +10,11 @@ Names:
   ridge           ridge regression on x, lambda `ridge_lambda` (default 0.1)
   lasso           Lasso on x by FISTA, `lasso_alpha` (default 0.01), 300 iterations; linear tasks
   knn3            mean y of the 3 nearest previous x (Garg et al.)
-  averaging       w = mean(y_j x_j), pred = w.x (Garg et al.)
+  averaging       w = mean(y_j x_j), pred = w.x (Garg et al.; unbiased only if E[x x^T] = I,
+                  so e.g. x ~ U[-3, 3] inflates w by 3)
   sin_ls_known    least squares on [sin(w x), cos(w x)] with the task's true w (fixed w, d = 1)
-  sin_ls_grid     the same at every w of `sin_grid`, the best fit on the context is used (d = 1)
+  sin_ls_grid     the same at every w of `sin_grid` (0.05..5), the best fit on the context is
+                  used (d = 1); its lowest frequencies are nearly lines on a bounded x range
   relu_gd         a 2-layer ReLU net trained by Adam on the context (relu_net tasks)
   joint_oracle    Bayes posterior predictive for the *task's* class: union of the features of the
                   task's families (e.g. [x, sin(w x), cos(w x)]) with each family's own prior
@@ -126,7 +128,7 @@ def make(name: str, pretrain: DataConfig, task: DataConfig, task_families: tuple
     if name == "knn3":
         return Baseline(name, lambda xs, ys: (_knn(xs, ys, 3), {}), "mean y of 3 nearest x")
     if name == "averaging":
-        return Baseline(name, lambda xs, ys: (_avg(xs, ys), {}), "w = mean(y x), pred = w.x")
+        return Baseline(name, lambda xs, ys: (_avg(xs, ys), {}), "w = mean(y x), pred = w.x (assumes E[xx^T] = I)")
     if name in ("sin_ls_known", "sin_ls_grid"):
         if "sinusoid" not in task_families:
             raise NotApplicable(f"{name} is for tasks with a sinusoid")
