@@ -133,7 +133,7 @@ def test_averaging_on_hand_made_data():
 
 def test_lasso_beats_least_squares_on_sparse_and_zero_for_huge_alpha():
     cfg = DataConfig(dim=10, n_points=11, families=("sparse_linear",), weights=(1.0,), sparsity=2)
-    xs, ys, _ = prompts.sample_family(KEY, "sparse_linear", 512, cfg)
+    xs, ys, _ = prompts.sample_family(KEY, "sparse_linear", 256, cfg)
     fams = ("sparse_linear",)
     lasso, _ = predict("lasso", xs, ys, cfg, fams=fams)
     ls, _ = predict("least_squares", xs, ys, cfg, fams=fams)
