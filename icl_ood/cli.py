@@ -1,4 +1,4 @@
-"""The `icl-ood` command: train and benchmark (more subcommands arrive with later stages)."""
+"""The `icl-ood` command: replicate (the main job), train, evaluate, figures, benchmark."""
 
 from __future__ import annotations
 
@@ -85,6 +85,27 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_replicate(args) -> int:
+    from icl_ood import experiments
+    experiments.replicate(args.experiment, args.preset, args.out, overrides=tuple(args.set or ()),
+                          n_prompts=args.n_prompts, progress=not args.quiet)
+    return 0
+
+
+def cmd_figures(args) -> int:
+    from pathlib import Path
+
+    from icl_ood import figures, report
+    out = Path(args.from_dir)
+    if not (out / "experiment.json").exists():
+        print(f"icl-ood: error: --from {out}: no experiment.json; not a replicate folder",
+              file=sys.stderr)
+        return 2
+    paths = figures.draw_all(out)
+    print(f"{len(paths)} figure files in {out / 'figures'}; report {report.write(out)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="icl-ood", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -124,6 +145,21 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--seed", type=int, default=0, help="prompt seed")
     e.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
     e.set_defaults(fn=cmd_evaluate)
+
+    r = sub.add_parser("replicate", help="the main job: train, evaluate, figures, report")
+    r.add_argument("--experiment", default="demo",
+                   help="demo (default), ood, freq or selection (see icl_ood/experiments.py)")
+    r.add_argument("--preset", default="demo", help="scale: demo (CPU, default), colab, paper")
+    r.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE",
+                   help="override a config value of every run (repeatable)")
+    r.add_argument("--out", help="output folder (default results/<experiment>-<preset>)")
+    r.add_argument("--n-prompts", type=int, default=1280, help="prompts per evaluation task")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.set_defaults(fn=cmd_replicate)
+
+    f = sub.add_parser("figures", help="redraw figures and report from saved results")
+    f.add_argument("--from", dest="from_dir", required=True, help="a replicate output folder")
+    f.set_defaults(fn=cmd_figures)
 
     args = p.parse_args(argv)
     try:

@@ -320,6 +320,61 @@ def run_sweep(run_dir: str | Path, sweep: str, *, n_prompts: int = 1280, seed: i
     return EvalResult(rows, wrows, seconds)
 
 
+def example_tasks(cfg: DataConfig, mix: tuple[str, ...]) -> list[Task]:
+    """Tasks for the example-prompt figure: a = 1, 0.5, 0 of `mix` (if two families), and
+    sinusoids well below and above the pretraining frequencies (if sinusoids are involved)."""
+    out = []
+    if len(mix) == 2:
+        out += [Task(mix=(mix[0], mix[1], a), n_prompts=2, name=f"a={a:g}") for a in (1.0, 0.5, 0.0)]
+    if "sinusoid" in mix or "sinusoid" in cfg.families:
+        lo, hi = cfg.sin_freq
+        for f in (lo / 2, (lo + hi) / 2, hi * 2) if len(mix) < 2 else (hi * 2,):
+            out.append(Task(family="sinusoid", sin_freq=(f, f), n_prompts=2, name=f"freq={f:g}"))
+    return out
+
+
+def example_curves(model: nnx.Module, data_cfg: DataConfig, mix: tuple[str, ...],
+                   ks: tuple[int, ...] = (5, 20), n_grid: int = 200, seed: int = 0,
+                   baselines: tuple[str, ...] = ("bayes_mixture", "joint_oracle")) -> dict:
+    """One prompt per example task (d = 1): its first k points, the true f at n_grid sorted
+    random x, and the predictions across those x of the model and the baselines given the
+    first k points, for each k in `ks`."""
+    key = jax.random.fold_in(jax.random.key(seed), 1)
+    ks = tuple(k for k in ks if k < max_points(model))
+    out = []
+    for i, task in enumerate(example_tasks(data_cfg, mix)):
+        cfg = dataclasses.replace(task.data_config(data_cfg), n_points=max(ks) + n_grid)
+        xs, ys = draw(jax.random.fold_in(key, i), task, cfg)
+        xs, ys = np.asarray(xs[0], np.float64), np.asarray(ys[0], np.float64)
+        order = max(ks) + np.argsort(xs[max(ks):, 0])
+        gx, gy = xs[order], ys[order]
+        rec = {"task": task.label, "family": task.family or "convex", "a": task.a,
+               "freq": cfg.sin_freq[0] if "sinusoid" in task.families else None,
+               "context_x": xs[:max(ks), 0].tolist(), "context_y": ys[:max(ks)].tolist(),
+               "grid_x": gx[:, 0].tolist(), "truth": gy.tolist(), "k": {}}
+        for k in ks:
+            xs_G = np.concatenate([np.broadcast_to(xs[:k], (n_grid, k, 1)), gx[:, None]], 1)
+            ys_G = np.concatenate([np.broadcast_to(ys[:k], (n_grid, k)), gy[:, None]], 1)
+            preds = {"model": model_predict(model, jnp.asarray(xs_G, jnp.float32),
+                                            jnp.asarray(ys_G, jnp.float32))[:, k]}
+            kcfg = dataclasses.replace(cfg, n_points=k + 1)
+            for b in bl.for_task(data_cfg, kcfg, task.families, None):
+                if b.name in baselines:
+                    preds[b.name] = b.predict(xs_G, ys_G)[0][:, k]
+            rec["k"][str(k)] = {n: v.tolist() for n, v in preds.items()}
+        out.append(rec)
+    return {"note": "one prompt per task; predictions at each grid x given the first k "
+                    "in-context points (k = number of in-context examples)", "examples": out}
+
+
+def write_json(path: Path, obj) -> None:
+    """Writes JSON atomically (a temporary file renamed into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj))
+    tmp.replace(path)
+
+
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -1,0 +1,344 @@
+"""Figures from saved results only (never trains or evaluates): `draw_all(out)` redraws every
+figure of a replicate folder into out/figures as PNG and PDF.
+
+Errors are normalized squared errors (predicting 0 scores 1, Garg et al.); bands are 90%
+paired-bootstrap intervals over prompts; k is the number of in-context examples.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+STYLE = {  # predictor -> (legend label, color, line style, width)
+    "model": ("Transformer", "black", "-", 2.0),
+    "bayes_mixture": ("Bayes, pretraining prior", "tab:blue", "--", 1.6),
+    "joint_oracle": ("joint-class oracle", "tab:green", ":", 1.8),
+    "least_squares": ("least squares on x", "tab:orange", "-.", 1.2),
+    "sin_ls_known": ("sinusoid LS, w known", "tab:red", (0, (3, 1, 1, 1)), 1.2),
+    "lasso": ("Lasso", "tab:purple", "-.", 1.2),
+    "relu_gd": ("2-layer ReLU net (GD)", "tab:brown", "-.", 1.2),
+}
+RC = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7,
+      "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
+      "axes.spines.right": False, "figure.dpi": 150, "savefig.bbox": "tight"}
+FLOOR = 1e-4  # log axes: errors below this are drawn at it
+
+
+# ------------------------------------------------------------------------------------ loading
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()] \
+        if path.exists() else []
+
+
+def load(out: str | Path) -> dict:
+    """Everything a figure needs from a replicate folder: runs in experiment order."""
+    from icl_ood import experiments
+    out = Path(out)
+    req = json.loads((out / "experiment.json").read_text())
+    exp = experiments.get(req["experiment"])
+    runs = []
+    for r in exp.runs:
+        d = out / "runs" / r.name
+        if not (d / "config.json").exists():
+            continue
+        ev = d / "eval"
+        runs.append({
+            "name": r.name, "label": r.label, "dir": d,
+            "config": json.loads((d / "config.json").read_text()),
+            "metrics": _jsonl(d / "metrics.jsonl"),
+            "rows": {s: _jsonl(ev / f"{s}.jsonl") for s in ("convex", "freq", "k")},
+            "weights": {s: _jsonl(ev / f"{s}_bayes_weights.jsonl") for s in ("convex", "freq", "k")},
+            "examples": json.loads((ev / "examples.json").read_text())["examples"]
+            if (ev / "examples.json").exists() else []})
+    return {"request": req, "experiment": exp, "runs": runs}
+
+
+def series(rows: list[dict], predictor: str, **match) -> tuple[np.ndarray, ...]:
+    """(k, normalized, lower, upper) of one predictor, rows filtered by `match`, sorted by k."""
+    sel = [r for r in rows if r["predictor"] == predictor
+           and all(r.get(f) == v for f, v in match.items())]
+    sel.sort(key=lambda r: r["k"])
+    return tuple(np.array([r[f] for r in sel], float)
+                 for f in ("k", "normalized", "norm_lower", "norm_upper"))
+
+
+def at_k(rows: list[dict], predictor: str, k: int, by: str) -> tuple[np.ndarray, ...]:
+    """(value of `by`, normalized, lower, upper) of one predictor at one k, sorted by `by`."""
+    sel = sorted((r for r in rows if r["predictor"] == predictor and r["k"] == k),
+                 key=lambda r: r[by])
+    return tuple(np.array([r[f] for r in sel], float)
+                 for f in (by, "normalized", "norm_lower", "norm_upper"))
+
+
+def _line(ax, x, y, lo, hi, predictor: str, label: bool = True) -> None:
+    name, color, ls, lw = STYLE.get(predictor, (predictor, "0.6", "-", 1.0))
+    clip = np.maximum
+    ax.plot(x, clip(y, FLOOR), color=color, ls=ls, lw=lw, label=name if label else None)
+    ax.fill_between(x, clip(lo, FLOOR), clip(hi, FLOOR), color=color, alpha=0.15, lw=0)
+
+
+def _save(fig, out: Path, name: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.png", out / f"{name}.pdf"]
+    for p in paths:
+        fig.savefig(p)
+    plt.close(fig)
+    return paths
+
+
+def _legend(fig, axes) -> None:
+    handles, labels = {}, []
+    for ax in np.ravel(axes):
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in handles:
+                handles[lab] = h
+                labels.append(lab)
+    if handles:
+        fig.legend([handles[lab] for lab in labels], labels, loc="lower center",
+                   ncol=min(len(labels), 5), bbox_to_anchor=(0.5, -0.01), frameon=False)
+
+
+def _kmax(run) -> int:
+    return run["config"]["data"]["n_points"] - 1
+
+
+def _fixed_ks(run) -> tuple[int, ...]:
+    return tuple(k for k in (5, 20, _kmax(run)) if k <= _kmax(run))
+
+
+# ------------------------------------------------------------------------------------ figures
+
+CONVEX_PRED = ("model", "bayes_mixture", "joint_oracle", "least_squares", "sin_ls_known")
+
+
+def fig_error_vs_k(data, out: Path) -> list[Path]:
+    """1. Normalized error vs k on f = a*f1 + (1-a)*f2, one row per pretraining mixture."""
+    runs = [r for r in data["runs"] if r["rows"]["convex"]]
+    if not runs:
+        return []
+    a_show = (1.0, 0.8, 0.5, 0.2, 0.0)
+    f1, f2 = data["experiment"].mix
+    fig, axes = plt.subplots(len(runs), len(a_show), figsize=(2.1 * len(a_show), 1.9 * len(runs)),
+                             squeeze=False, sharex=True, sharey=True)
+    for i, run in enumerate(runs):
+        for j, a in enumerate(a_show):
+            ax = axes[i, j]
+            for p in CONVEX_PRED:
+                k, y, lo, hi = series(run["rows"]["convex"], p, a=a)
+                if k.size:
+                    _line(ax, k, y, lo, hi, p)
+            ax.set_yscale("log")
+            ax.set_ylim(FLOOR, 3)
+            if i == 0:
+                ax.set_title(f"a = {a:g}" + {1.0: f" (pure {f1})", 0.0: f" (pure {f2})"}.get(a, ""))
+            if j == 0:
+                ax.set_ylabel(f"{run['label']}\nnormalized sq. error", fontsize=7)
+            if i == len(runs) - 1:
+                ax.set_xlabel("k (in-context examples)")
+    _legend(fig, axes)
+    fig.suptitle(f"Error vs number of in-context examples on f = a*{f1} + (1-a)*{f2} "
+                 "(bands: 90% bootstrap intervals)", y=1.0)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return _save(fig, out, "1_error_vs_k")
+
+
+def fig_convex(data, out: Path) -> list[Path]:
+    """2. Normalized error at fixed k vs the convex weight a: model, Bayes, oracle."""
+    runs = [r for r in data["runs"] if r["rows"]["convex"]]
+    if not runs:
+        return []
+    ks = _fixed_ks(runs[0])
+    f1, f2 = data["experiment"].mix
+    fig, axes = plt.subplots(len(ks), len(runs), figsize=(max(3.0 * len(runs), 4.5), 2.1 * len(ks)),
+                             squeeze=False, sharex=True, sharey=True)
+    for j, run in enumerate(runs):
+        for i, k in enumerate(ks):
+            ax = axes[i, j]
+            for p in ("model", "bayes_mixture", "joint_oracle", "least_squares"):
+                a, y, lo, hi = at_k(run["rows"]["convex"], p, k, "a")
+                if a.size:
+                    _line(ax, a, y, lo, hi, p)
+            ax.set_yscale("log")
+            ax.set_ylim(FLOOR, 3)
+            if i == 0:
+                ax.set_title(run["label"])
+            if j == 0:
+                ax.set_ylabel(f"k = {k}\nnormalized sq. error")
+            if i == len(ks) - 1:
+                ax.set_xlabel(f"a  (f = a*{f1} + (1-a)*{f2})")
+    _legend(fig, axes)
+    fig.suptitle("Convex sweep: error at fixed k vs mixing weight a", y=1.0)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return _save(fig, out, "2_convex_sweep")
+
+
+def fig_freq(data, out: Path) -> list[Path]:
+    """3. Normalized error at fixed k vs sinusoid frequency, training range shaded."""
+    runs = [r for r in data["runs"] if r["rows"]["freq"]]
+    if not runs:
+        return []
+    ks = tuple(k for k in (5, 20, _kmax(runs[0])) if k <= _kmax(runs[0]))
+    fig, axes = plt.subplots(len(ks), len(runs), figsize=(max(3.0 * len(runs), 4.5), 2.1 * len(ks)),
+                             squeeze=False, sharex=True, sharey=True)
+    for j, run in enumerate(runs):
+        dc = run["config"]["data"]
+        for i, k in enumerate(ks):
+            ax = axes[i, j]
+            for p in ("model", "bayes_mixture", "sin_ls_known", "least_squares"):
+                f, y, lo, hi = at_k(run["rows"]["freq"], p, k, "freq")
+                if f.size:
+                    _line(ax, f, y, lo, hi, p)
+            if "sinusoid" in dc["families"]:
+                lo_w, hi_w = dc["sin_freq"]
+                if hi_w > lo_w:
+                    ax.axvspan(lo_w, hi_w, color="gold", alpha=0.25, lw=0,
+                               label="pretraining frequencies")
+                else:
+                    ax.axvline(lo_w, color="goldenrod", lw=3, alpha=0.5,
+                               label="pretraining frequency")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_ylim(FLOOR, 3)
+            if i == 0:
+                ax.set_title(run["label"])
+            if j == 0:
+                ax.set_ylabel(f"k = {k}\nnormalized sq. error")
+            if i == len(ks) - 1:
+                ax.set_xlabel("angular frequency w of A sin(w x + phase)")
+    _legend(fig, axes)
+    fig.suptitle("Frequency sweep: error on pure sinusoids vs frequency", y=1.0)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return _save(fig, out, "3_frequency_sweep")
+
+
+def fig_examples(data, out: Path) -> list[Path]:
+    """4. Example prompts: true f, in-context points, predictions across x (one file per run)."""
+    paths = []
+    for run in data["runs"]:
+        exs = run["examples"]
+        if not exs:
+            continue
+        ks = sorted({int(k) for e in exs for k in e["k"]})
+        fig, axes = plt.subplots(len(ks), len(exs), figsize=(2.3 * len(exs), 2.0 * len(ks)),
+                                 squeeze=False, sharex=True)
+        for j, e in enumerate(exs):
+            for i, k in enumerate(ks):
+                ax = axes[i, j]
+                ax.plot(e["grid_x"], e["truth"], color="0.5", lw=3, alpha=0.5, label="true f")
+                for p, v in e["k"][str(k)].items():
+                    name, color, ls, lw = STYLE.get(p, (p, "0.6", "-", 1.0))
+                    ax.plot(e["grid_x"], v, color=color, ls=ls, lw=lw * 0.8, label=name)
+                ax.scatter(e["context_x"][:k], e["context_y"][:k], s=10, color="crimson",
+                           zorder=5, label="in-context examples")
+                lim = 1.5 * max(np.abs(e["truth"]).max(), 0.5)
+                ax.set_ylim(-lim, lim)
+                if i == 0:
+                    ax.set_title(e["task"] + ("" if e["a"] is None else
+                                              f" ({e['a']:g}*linear + {1 - e['a']:g}*sinusoid)"
+                                              if e["family"] == "convex" else ""), fontsize=7)
+                if j == 0:
+                    ax.set_ylabel(f"k = {k}\ny")
+                if i == len(ks) - 1:
+                    ax.set_xlabel("x")
+        _legend(fig, axes)
+        fig.suptitle(f"Example prompts, {run['label']}: predictions across x given the first k "
+                     "points", y=1.0)
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
+        paths += _save(fig, out, f"4_examples_{run['name']}")
+    return paths
+
+
+def fig_selection(data, out: Path) -> list[Path]:
+    """5. Model selection: Bayes posterior weight of the true family vs k, next to the error."""
+    runs = [r for r in data["runs"]
+            if r["rows"]["k"] and len(r["config"]["data"]["families"]) > 1]
+    if not runs:
+        return []
+    fams = max(len(r["config"]["data"]["families"]) for r in runs)
+    fig, axes = plt.subplots(1 + fams, len(runs), figsize=(max(3.0 * len(runs), 4.5), 1.9 * (1 + fams)),
+                             squeeze=False, sharex=True)
+    for j, run in enumerate(runs):
+        dc = run["config"]["data"]
+        ax = axes[0, j]
+        ax.set_title(run["label"])
+        w = run["weights"]["k"]
+        for c, fam in enumerate(dc["families"]):
+            sel = sorted((r for r in w if r["task"] == fam and r["component"] == fam),
+                         key=lambda r: r["k"])
+            if sel:
+                k = np.array([r["k"] for r in sel])
+                ax.plot(k, [r["weight"] for r in sel], color=f"C{c}", label=f"task: {fam}")
+                ax.fill_between(k, [r["lower"] for r in sel], [r["upper"] for r in sel],
+                                color=f"C{c}", alpha=0.15, lw=0)
+        if not w:
+            ax.text(0.5, 0.5, "Bayes predictor not applicable\n(no closed form for relu_net)",
+                    ha="center", va="center", transform=ax.transAxes, fontsize=7)
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(loc="lower right", frameon=False)
+        if j == 0:
+            ax.set_ylabel("Bayes posterior weight\nof the true family")
+        for i, fam in enumerate(dc["families"], start=1):
+            ax = axes[i, j]
+            for p in ("model", "bayes_mixture", "least_squares", "lasso", "relu_gd",
+                      "sin_ls_known"):
+                k, y, lo, hi = series(run["rows"]["k"], p, task=fam)
+                if k.size:
+                    _line(ax, k, y, lo, hi, p)
+            ax.set_yscale("log")
+            ax.set_ylim(FLOOR, 3)
+            ax.set_ylabel(f"task: {fam}, weight {dc['weights'][i - 1]:g}\nnormalized sq. error",
+                          fontsize=7)
+        axes[-1, j].set_xlabel("k (in-context examples)")
+    _legend(fig, axes[1:])
+    fig.suptitle("Model selection: posterior family weight vs k, and the error on each "
+                 "pretraining family", y=1.0)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return _save(fig, out, "5_model_selection")
+
+
+def fig_training(data, out: Path) -> list[Path]:
+    """6. Training curves: loss (raw squared error, mean over prompt positions) per family."""
+    runs = [r for r in data["runs"] if r["metrics"]]
+    if not runs:
+        return []
+    fig, axes = plt.subplots(1, len(runs), figsize=(3.0 * len(runs), 2.3), squeeze=False,
+                             sharey=True)
+    for j, run in enumerate(runs):
+        ax = axes[0, j]
+        m = run["metrics"]
+        step = [r["step"] for r in m]
+        ax.plot(step, [r["loss"] for r in m], color="black", lw=1.5, label="all prompts")
+        for c, fam in enumerate(run["config"]["data"]["families"]):
+            ax.plot(step, [r["loss_per_family"].get(fam) or np.nan for r in m], color=f"C{c}",
+                    lw=1, label=fam)
+        ax.set_yscale("log")
+        ax.set_title(run["label"])
+        ax.set_xlabel("training step")
+        ax.legend(frameon=False)
+        if j == 0:
+            ax.set_ylabel("training loss\n(raw sq. error, mean over k)")
+    fig.suptitle("Training curves", y=1.02)
+    fig.tight_layout()
+    return _save(fig, out, "6_training_curves")
+
+
+FIGURES = (fig_error_vs_k, fig_convex, fig_freq, fig_examples, fig_selection, fig_training)
+
+
+def draw_all(out: str | Path) -> list[Path]:
+    """Redraws every figure of a replicate folder from its saved results; returns the paths."""
+    out = Path(out)
+    data = load(out)
+    paths = []
+    with plt.rc_context(RC):
+        for fig_fn in FIGURES:
+            paths += fig_fn(data, out / "figures")
+    return paths
