@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -94,7 +95,10 @@ def get(name: str) -> Experiment:
 # ------------------------------------------------------------------------------------ stages
 
 def commit() -> str:
-    """The git commit of the code (with '+dirty' for uncommitted changes), or 'unknown'."""
+    """The git commit of the code (with '+dirty' for uncommitted changes), else $ICL_OOD_COMMIT
+    (for copies without .git, e.g. on a remote accelerator), else 'unknown'."""
+    if os.environ.get("ICL_OOD_COMMIT"):
+        return os.environ["ICL_OOD_COMMIT"]
     root = Path(__file__).resolve().parent.parent
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,

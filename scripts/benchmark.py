@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from icl_ood.experiments import commit
 
 # The paper-size step of the targets: batch 64, 41 points, d = 20 (Garg et al.'s linear setup).
 PAPER_D20 = ["data.dim=20", 'data.families=["linear"]', "data.weights=[1.0]"]
@@ -40,17 +41,6 @@ SUITES = {
 }
 
 
-def commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        return out + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--suite", choices=sorted(SUITES), required=True)
@@ -58,7 +48,7 @@ def main(argv=None) -> int:
     p.add_argument("--windows", type=int, default=5)
     p.add_argument("--only", type=int, nargs="*", help="indices of the suite's entries to run")
     args = p.parse_args(argv)
-    rev = commit()
+    rev = commit()  # on a device copy without .git: export ICL_OOD_COMMIT=<sha> before running
     for i, (preset, sets, num_runs, steps) in enumerate(SUITES[args.suite]):
         if args.only and i not in args.only:
             continue
@@ -66,7 +56,7 @@ def main(argv=None) -> int:
         cmd = [sys.executable, "-m", "icl_ood.cli", "benchmark", "--preset", preset,
                "--num-runs", str(num_runs), "--window-steps", str(steps),
                "--windows", str(args.windows)] + [a for s in sets for a in ("--set", s)]
-        out = subprocess.run(cmd, capture_output=True, text=True)
+        out = subprocess.run(cmd, check=False, capture_output=True, text=True)
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
         if out.returncode or not lines:
             print(json.dumps({"preset": preset, "overrides": sets, "num_runs": num_runs,
