@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from icl_ood.config import Config
-from icl_ood.train import batch_sharding_for, init_runs, make_mesh, train_chunk
+from icl_ood.train import _host, batch_sharding_for, init_runs, make_mesh, train_chunk
 
 # Dense peak FLOP/s by (device kind prefix, dtype). float32 matmuls on NVIDIA GPUs run as TF32
 # under JAX's default precision, so the TF32 tensor-core peak is the fair ceiling there.
@@ -82,6 +82,6 @@ def benchmark(cfg: Config, windows: int = 5, window_steps: int = 0, num_runs: in
         "steps_per_s": 1 / s, "tokens_per_s": tokens / s,
         "model_flops_per_step": fl, "achieved_flops_per_s": fl / s,
         "mfu": (fl / s / peak) if peak else None, "peak_flops_per_s": peak,
-        "compile_s": compile_s, "peak_device_bytes": mem, "final_loss": float(m["loss"][0, -1]),
+        "compile_s": compile_s, "peak_device_bytes": mem, "final_loss": float(_host(m["loss"])[0, -1]),
         "jax": jax.__version__,
     }

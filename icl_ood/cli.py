@@ -15,12 +15,27 @@ def _config(args):
     return cfg.override(args.set or [])
 
 
+def _init_distributed() -> None:
+    """jax.distributed.initialize(), before any JAX computation; the process count and id come
+    from the cluster (TPU, SLURM, Open MPI) or from JAX_NUM_PROCESSES / JAX_PROCESS_ID."""
+    import os
+
+    import jax
+    env = {k: int(os.environ[v]) for k, v in (("num_processes", "JAX_NUM_PROCESSES"),
+                                               ("process_id", "JAX_PROCESS_ID"))
+           if os.environ.get(v)}
+    try:
+        jax.distributed.initialize(**env)
+    except (ValueError, RuntimeError) as e:
+        raise ConfigError(f"--distributed: jax.distributed.initialize() failed: {e}") from e
+
+
 def cmd_train(args) -> int:
     from icl_ood.train import train  # imports jax: keep `--help` and config errors fast
     cfg = _config(args)
     run_dir = args.run_dir or f"runs/{cfg.name}"
     summary = train(cfg, run_dir, progress=not args.quiet, stop_at=args.stop_at,
-                    num_runs=args.num_runs)
+                    num_runs=args.num_runs, vary=args.vary or ())
     print(json.dumps({"run_dir": run_dir, **summary}))
     return 0
 
@@ -114,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         sp.add_argument("--preset", default="tiny", help=f"one of {sorted(presets.PRESETS)}")
         sp.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE",
                         help="override a config value, e.g. --set train.steps=3000 (repeatable)")
+        sp.add_argument("--distributed", action="store_true",
+                        help="multi-host: call jax.distributed.initialize() first (detects TPU "
+                             "pods, SLURM, Open MPI; elsewhere set JAX_COORDINATOR_ADDRESS=host:"
+                             "port, JAX_NUM_PROCESSES and JAX_PROCESS_ID); run the same command "
+                             "on every host; the global batch is split over all their devices "
+                             "and process 0 writes the files")
 
     t = sub.add_parser("train", help="train (or resume) a run")
     common(t)
@@ -122,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--num-runs", type=int, default=1, metavar="N",
                    help="train seeds seed..seed+N-1 together in one program (vmap), each in "
                         "RUN_DIR/seed<S>")
+    t.add_argument("--vary", action="append", metavar="FIELD=[V1,V2,...]",
+                   help="train one run per value, all in one program (vmap), each in "
+                        "RUN_DIR/w<weights> (and /seed<S> with --num-runs); FIELD is "
+                        "data.weights or train.seed, e.g. --vary 'data.weights=[[1,0],[0,1],"
+                        "[0.5,0.5]]' (repeatable: the product of the values)")
     t.add_argument("--stop-at", type=int, metavar="STEP",
                    help="checkpoint and stop at STEP (rerun the same command to continue)")
     t.set_defaults(fn=cmd_train)
@@ -163,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = p.parse_args(argv)
     try:
+        if getattr(args, "distributed", False):
+            _init_distributed()
         return args.fn(args)
     except ConfigError as e:
         print(f"icl-ood: error: {e}", file=sys.stderr)

@@ -8,7 +8,9 @@ chunk i's metrics, and only synchronises to write a checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import itertools
 import json
 import math
 import os
@@ -21,10 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from tqdm.auto import tqdm
-
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
+from tqdm.auto import tqdm
 
 from icl_ood.checkpoint import CheckpointError, Checkpoints
 from icl_ood.config import Config, ConfigError, TrainConfig
@@ -83,14 +84,17 @@ def loss_fn(params: nnx.State, graphdef: nnx.GraphDef, xs, ys, mask_BxN, family_
     return loss_B.mean(), (onehot_BxF.T @ loss_B, onehot_BxF.sum(0))
 
 
-def train_step(state: TrainState, step, data_key, graphdef, cfg: Config, batch_sharding=None):
+def train_step(state: TrainState, step, data_key, graphdef, cfg: Config, batch_sharding=None,
+               weights=None):
     """One optimizer step on a batch made on the device from fold_in(data_key, step).
 
     With `batch_sharding` (data parallelism) the batch is laid out across devices as it is drawn;
-    parameters stay replicated and XLA inserts the gradient all-reduce.
+    parameters stay replicated and XLA inserts the gradient all-reduce. `weights` (traced, one
+    per family) overrides cfg.data.weights, the pretraining mixture.
     """
     batch_key = jax.random.fold_in(data_key, step)
-    xs, ys, family_B, mask = prompts.training_batch(batch_key, step, cfg.train.batch_size, cfg.data)
+    xs, ys, family_B, mask = prompts.training_batch(batch_key, step, cfg.train.batch_size, cfg.data,
+                                                    weights)
     if batch_sharding is not None:
         xs, ys, family_B, mask = jax.lax.with_sharding_constraint(
             (xs, ys, family_B, mask), batch_sharding)
@@ -104,24 +108,26 @@ def train_step(state: TrainState, step, data_key, graphdef, cfg: Config, batch_s
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "cfg", "n_steps", "batch_sharding"),
                    donate_argnums=0)
-def train_chunk(state_R: TrainState, step0, data_key_R, *, graphdef, cfg: Config, n_steps: int,
-                batch_sharding=None):
+def train_chunk(state_R: TrainState, step0, data_key_R, weights_R=None, *, graphdef,
+                cfg: Config, n_steps: int, batch_sharding=None):
     """`n_steps` train steps fused by lax.scan, for R independent runs side by side (vmap).
 
-    Every leaf of `state_R` and `data_key_R` has a leading run axis R; metrics come back as
-    (R, n_steps, ...) arrays.
+    Every leaf of `state_R` and `data_key_R` has a leading run axis R, as has `weights_R`
+    (R, families), each run's pretraining mixture (default: cfg.data.weights for all); metrics
+    come back as (R, n_steps, ...) arrays.
     """
-    def one_run(state, data_key):
+    def one_run(state, data_key, weights):
         def body(s, step):
-            return train_step(s, step, data_key, graphdef, cfg, batch_sharding)
+            return train_step(s, step, data_key, graphdef, cfg, batch_sharding, weights)
         return jax.lax.scan(body, state, step0 + jnp.arange(n_steps))
-    return jax.vmap(one_run)(state_R, data_key_R)
+    return jax.vmap(one_run)(state_R, data_key_R, weights_R)
 
 
 def init_runs(cfg: Config, seeds: list[int], mesh: Mesh | None = None):
     """(graphdef, stacked state, stacked data keys) for runs with the given seeds."""
     init_keys, data_keys = zip(*(keys(s) for s in seeds))
-    graphdef, _ = init_state(cfg, init_keys[0])
+    # The structure only (an eager init would compile every initializer op: seconds on a CPU).
+    graphdef, _ = nnx.split(nnx.eval_shape(lambda: init_model(cfg, init_keys[0])), nnx.Param)
     init = jax.vmap(lambda k: init_state(cfg, k)[1])
     if mesh is not None:
         init = jax.jit(init, out_shardings=NamedSharding(mesh, P()))
@@ -129,8 +135,10 @@ def init_runs(cfg: Config, seeds: list[int], mesh: Mesh | None = None):
 
 
 def make_mesh() -> Mesh:
-    """A 1-D mesh over every device of every process, axis "data"."""
-    return jax.make_mesh((jax.device_count(),), ("data",))
+    """A 1-D mesh over every device of every process, axis "data" (Auto: XLA propagates the
+    batch sharding from the constraint in train_step; make_mesh defaults to Explicit axes)."""
+    return jax.make_mesh((jax.device_count(),), ("data",),
+                         axis_types=(jax.sharding.AxisType.Auto,))
 
 
 def batch_sharding_for(cfg: Config, mesh: Mesh) -> NamedSharding | None:
@@ -209,11 +217,14 @@ class _Logger:
 
     def flush(self, step: int) -> None:
         now = time.perf_counter()
-        fam_mean = np.asarray(self.fam_sum) / np.maximum(np.asarray(self.fam_count), 1)
+        count = np.broadcast_to(np.asarray(self.fam_count), (len(self.cfg.data.families),))
+        fam_mean = np.asarray(self.fam_sum) / np.maximum(count, 1)
         rec = {
             "step": step,
             "loss": float(np.mean(self.losses)),
-            "loss_per_family": {f: float(v) for f, v in zip(self.cfg.data.families, fam_mean)},
+            # null for a family that drew no prompt since the last record (e.g. weight 0)
+            "loss_per_family": {f: float(v) if n > 0 else None
+                                for f, v, n in zip(self.cfg.data.families, fam_mean, count)},
             "lr": float(self.sched(step - 1)),
             "steps_per_s": len(self.losses) / max(now - self.t_start, 1e-9),
             "wall_s": now - self.t0,
@@ -230,28 +241,109 @@ def _host(tree):
                                               else x.addressable_data(0)), tree)
 
 
-def run_configs(cfg: Config, run_dir: Path, num_runs: int) -> list[tuple[Config, Path]]:
-    """The (config, folder) of each run: one run in run_dir, or run_dir/seed<S> for S = seed..."""
+# Fields in which runs trained together in one program (vmap) may differ: both enter the
+# compiled step as traced per-run values (the data key, the mixture weights).
+GROUP_FIELDS = ("train.seed", "data.weights")
+
+
+def run_configs(cfg: Config, run_dir: Path, num_runs: int,
+                vary: list[str] | tuple[str, ...] = ()) -> list[tuple[Config, Path]]:
+    """The (config, folder) of each run: one run in run_dir, or one per combination of values.
+
+    `vary` holds `FIELD=[v1, v2, ...]` (FIELD one of GROUP_FIELDS, the values a JSON list); each
+    entry is an axis and the runs are their product. `num_runs` > 1 adds seeds seed..seed+N-1.
+    Folders: run_dir/w<weights joined by ->/seed<S>, e.g. run_dir/w0.5-0.5/seed1.
+    """
     if num_runs < 1:
         raise ConfigError(f"--num-runs: must be >= 1, got {num_runs}")
-    if num_runs == 1:
+    axes = []
+    for spec in vary:
+        key, _, raw = spec.partition("=")
+        key = key.strip()
+        if key not in GROUP_FIELDS:
+            raise ConfigError(f"--vary: {key!r} cannot vary between runs trained together; "
+                              f"allowed: {', '.join(GROUP_FIELDS)} (train other changes apart)")
+        try:
+            values = json.loads(raw)
+        except json.JSONDecodeError:
+            values = None
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"--vary {key}: expected a non-empty JSON list of values, "
+                              f"e.g. {key}=[[1,0],[0,1]] or {key}=[0,1,2]; got {raw!r}")
+        axes.append([f"{key}={json.dumps(v)}" for v in values])
+    if num_runs > 1:
+        if any(spec.partition("=")[0].strip() == "train.seed" for spec in vary):
+            raise ConfigError("--num-runs: give either --num-runs or --vary train.seed=[...]")
+        axes.append([f"train.seed={cfg.train.seed + i}" for i in range(num_runs)])
+    if not axes:
         return [(cfg, run_dir)]
-    seeds = [cfg.train.seed + i for i in range(num_runs)]
-    return [(cfg.override([f"train.seed={s}"]), run_dir / f"seed{s}") for s in seeds]
+    runs = []
+    for combo in itertools.product(*axes):
+        c = cfg.override(list(combo))
+        parts = [_folder_part(c, a.partition("=")[0]) for a in combo]
+        runs.append((c, run_dir.joinpath(*parts)))
+    return runs
+
+
+def _folder_part(cfg: Config, key: str) -> str:
+    if key == "train.seed":
+        return f"seed{cfg.train.seed}"
+    return "w" + "-".join(f"{w:g}" for w in cfg.data.weights)
+
+
+def group_config(cfgs: list[Config]) -> Config:
+    """The config of the one program that trains `cfgs` together (seed 0, uniform weights).
+
+    Raises ConfigError naming the fields, other than GROUP_FIELDS, in which the configs differ.
+    """
+    if not cfgs:
+        raise ConfigError("train_many: no configs given")
+    for i, c in enumerate(cfgs[1:], 1):
+        other = [d for d in c.diff(cfgs[0]) if d.split(":")[0] not in GROUP_FIELDS]
+        if other:
+            raise ConfigError(f"run {i} differs from run 0 in {'; '.join(other)}; runs trained "
+                              f"together may differ only in {', '.join(GROUP_FIELDS)}")
+    c = cfgs[0]
+    n = len(c.data.families)
+    return dataclasses.replace(c, train=dataclasses.replace(c.train, seed=0),
+                               data=dataclasses.replace(c.data, weights=(1.0 / n,) * n))
 
 
 def train(cfg: Config, run_dir: str | Path, *, progress: bool = True,
-          stop_at: int | None = None, num_runs: int = 1) -> dict:
+          stop_at: int | None = None, num_runs: int = 1,
+          vary: list[str] | tuple[str, ...] = ()) -> dict:
     """Trains `cfg` in `run_dir`, resuming from its latest good checkpoint; returns a summary.
 
     Writes run_dir/config.json, run_dir/metrics.jsonl (one JSON record per log_every steps)
     and orbax checkpoints under run_dir/ckpt (parameters, optimizer state, step, config).
     `num_runs` > 1 trains seeds seed, seed+1, ... in one program (vmap), each in its own
-    run_dir/seed<S> with its own config, metrics and checkpoints. The global batch is split
-    over all devices (data parallelism). `stop_at` ends this invocation (with a checkpoint) at
-    that step, e.g. to fit a time-limited session; rerunning the same command continues exactly.
+    run_dir/seed<S> with its own config, metrics and checkpoints; `vary` adds pretraining
+    mixtures, e.g. ["data.weights=[[1,0],[0,1],[0.5,0.5]]"] (see run_configs and train_many).
+    The global batch is split over all devices (data parallelism). `stop_at` ends this
+    invocation (with a checkpoint) at that step, e.g. to fit a time-limited session; rerunning
+    the same command continues exactly. So does a SIGINT (Ctrl-C) or SIGTERM (one process):
+    a checkpoint at the end of the current chunk, then the summary with "interrupted" set.
     """
-    runs = run_configs(cfg, Path(run_dir), num_runs)
+    runs = run_configs(cfg, Path(run_dir), num_runs, vary)
+    return train_many([c for c, _ in runs], [d for _, d in runs], progress=progress,
+                      stop_at=stop_at)
+
+
+def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool = True,
+               stop_at: int | None = None) -> dict:
+    """Trains several runs in one compiled program (vmap over runs), run i of `cfgs[i]` in
+    `run_dirs[i]`, each with its own config.json, metrics.jsonl and checkpoints, resuming all
+    from the newest step every run has a checkpoint for. The configs may differ only in
+    GROUP_FIELDS (seed and mixture weights; ConfigError names any other difference). Each run's
+    results equal training its config alone (to float tolerance: vmap batches the matmuls).
+    """
+    if len(cfgs) != len(run_dirs):
+        raise ConfigError(f"train_many: {len(cfgs)} configs but {len(run_dirs)} run folders")
+    runs = list(zip(cfgs, (Path(d) for d in run_dirs)))
+    dup = {str(d) for _, d in runs if sum(e.resolve() == d.resolve() for _, e in runs) > 1}
+    if dup:
+        raise ConfigError(f"train_many: several runs share the folder(s) {sorted(dup)}")
+    cfg, num_runs = group_config(list(cfgs)), len(runs)
     mesh = make_mesh()
     sharding = batch_sharding_for(cfg, mesh)
     for c, d in runs:
@@ -262,6 +354,7 @@ def train(cfg: Config, run_dir: str | Path, *, progress: bool = True,
         if lead and not (d / "config.json").exists():
             _write_atomic(d / "config.json", c.to_json())
     graphdef, state, data_keys = init_runs(cfg, [c.train.seed for c, _ in runs], mesh)
+    weights = jnp.asarray([c.data.weights for c, _ in runs], jnp.float32)
     ckpts = [Checkpoints(d / "ckpt", keep=cfg.train.keep_ckpts) for _, d in runs]
     start, state = _restore(ckpts, state)
     for _, d in runs:
@@ -287,7 +380,7 @@ def train(cfg: Config, run_dir: str | Path, *, progress: bool = True,
     try:
         while step < end:
             n = min(k, end - step)
-            state, m = train_chunk(state, jnp.asarray(step, jnp.int32), data_keys,
+            state, m = train_chunk(state, jnp.asarray(step, jnp.int32), data_keys, weights,
                                    graphdef=graphdef, cfg=cfg, n_steps=n, batch_sharding=sharding)
             if pending is not None:  # the device is already busy with the chunk just sent
                 consume(pending)
@@ -296,7 +389,7 @@ def train(cfg: Config, run_dir: str | Path, *, progress: bool = True,
                 consume(pending)  # never checkpoint a diverged state
                 pending = None
                 for r, ((c, _), ck) in enumerate(zip(runs, ckpts)):
-                    ck.save(step, jax.tree.map(lambda x: x[r], state),
+                    ck.save(step, jax.tree.map(lambda x, r=r: x[r], state),
                             {"step": step, "config": c.to_dict()})
         if pending is not None:
             consume(pending)
@@ -328,7 +421,8 @@ def _restore(ckpts: list[Checkpoints], state_R: TrainState) -> tuple[int, TrainS
 
 
 def _abstract(x):
-    return jax.ShapeDtypeStruct(x.shape, x.dtype)
+    # With its sharding, so a checkpoint written on N devices restores onto this topology.
+    return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding)
 
 
 def load_model(run_dir: str | Path, step: int | None = None) -> tuple[Transformer, Config, int]:

@@ -188,3 +188,20 @@ def test_bad_names():
                 LINEAR_SINE_1D, ("linear",))
     names = [b.name for b in bl.for_task(LINEAR_SINE_1D, LINEAR_SINE_1D, ("linear",))]
     assert "sin_ls_known" not in names and "relu_gd" not in names and "lasso" in names
+
+
+def test_bayes_mixture_drops_zero_weight_families():
+    """A pretraining mixture with weight 0 on sinusoid is the linear-only prior (no log(0))."""
+    only_lin = dataclasses.replace(LINEAR_SINE_1D, families=("linear",), weights=(1.0,))
+    zero_sin = dataclasses.replace(LINEAR_SINE_1D, weights=(1.0, 0.0))
+    comps, _ = bayes.mixture_components(zero_sin)
+    assert {c.family for c in comps} == {"linear"}
+    assert all(math.isfinite(c.log_weight) for c in comps)
+    for fam in ("linear", "sinusoid"):
+        xs, ys, _ = prompts.sample_family(KEY, fam, 64, LINEAR_SINE_1D)
+        p0, aux0 = predict("bayes_mixture", xs, ys, zero_sin, fams=(fam,))
+        p1, _ = predict("bayes_mixture", xs, ys, only_lin, fams=(fam,))
+        assert np.isfinite(p0).all() and set(aux0) == {"weight:linear"}
+        np.testing.assert_array_equal(p0, p1)
+        np.testing.assert_array_equal(aux0["weight:linear"], 1.0)
+    assert len(bl.for_task(zero_sin, LINEAR_SINE_1D, ("sinusoid",))) > 0

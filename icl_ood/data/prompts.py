@@ -38,10 +38,12 @@ def sample_family(key: jax.Array, family: str, batch: int, cfg: DataConfig, n: i
     return xs, add_noise(kn, fam.apply(params, xs), cfg), params
 
 
-def sample_mixture(key: jax.Array, batch: int, cfg: DataConfig, active_dims=None):
+def sample_mixture(key: jax.Array, batch: int, cfg: DataConfig, active_dims=None, weights=None):
     """Pretraining batch: each prompt's family ~ Categorical(cfg.weights), independently.
 
     `active_dims` (optional, traced) zeroes the x coordinates beyond it before f is evaluated.
+    `weights` (optional, traced, one per family) replaces cfg.weights, so runs with different
+    mixtures can share one compiled program; a zero weight never draws its family.
     Returns (xs_BxNxD, ys_BxN, family_B) with family_B indexing cfg.families.
     """
     kx, kc, kn, *kfs = jax.random.split(key, 3 + len(cfg.families))
@@ -51,7 +53,7 @@ def sample_mixture(key: jax.Array, batch: int, cfg: DataConfig, active_dims=None
     if len(cfg.families) == 1:
         family_B = jnp.zeros((batch,), jnp.int32)
     else:
-        logits = jnp.log(jnp.asarray(cfg.weights, jnp.float32))
+        logits = jnp.log(jnp.asarray(cfg.weights if weights is None else weights, jnp.float32))
         family_B = jax.random.categorical(kc, logits, shape=(batch,)).astype(jnp.int32)
     ys = jnp.zeros(xs.shape[:2])
     for i, (name, kf) in enumerate(zip(cfg.families, kfs)):
@@ -84,14 +86,14 @@ def curriculum(step: jax.Array, cfg: DataConfig) -> tuple[jax.Array, jax.Array]:
     return dims, points
 
 
-def training_batch(key: jax.Array, step: jax.Array, batch: int, cfg: DataConfig):
-    """A pretraining batch at `step`, with the curriculum applied.
+def training_batch(key: jax.Array, step: jax.Array, batch: int, cfg: DataConfig, weights=None):
+    """A pretraining batch at `step`, with the curriculum applied (`weights`: see sample_mixture).
 
     Inactive dims are zeroed in x (so f sees only the active ones, as in Garg et al.); inactive
     points stay in the prompt but get zero weight in the loss (`mask_BxN`); the model is causal,
     so they cannot influence the active predictions. Returns (xs, ys, family_B, mask_BxN).
     """
     dims, points = curriculum(step, cfg)
-    xs, ys, family_B = sample_mixture(key, batch, cfg, dims if cfg.curriculum else None)
+    xs, ys, family_B = sample_mixture(key, batch, cfg, dims if cfg.curriculum else None, weights)
     mask_N = (jnp.arange(cfg.n_points) < points).astype(jnp.float32)
     return xs, ys, family_B, jnp.broadcast_to(mask_N, (batch, cfg.n_points))
