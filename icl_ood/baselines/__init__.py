@@ -18,9 +18,14 @@ Names:
   relu_gd         a 2-layer ReLU net trained by Adam on the context (relu_net tasks)
   joint_oracle    Bayes posterior predictive for the *task's* class: union of the features of the
                   task's families (e.g. [x, sin(w x), cos(w x)]) with each family's own prior
-                  (not scaled by a), what true generalization to the combined class achieves
+                  (not scaled by a), what true generalization to the combined class achieves;
+                  with relu_net, a GP whose kernel is the sum of the families' covariances
+                  (e.g. x.x' + the arc-cosine kernel for linear + relu_net)
   bayes_mixture   Bayes posterior predictive of the *pretraining* prior (a mixture of families,
                   weights = cfg.weights); also returns posterior family weights per k
+                  (relu_net in either: the Gaussian process with its exact covariance, the
+                  order-1 arc-cosine kernel, an approximation exact as the width r -> infinity;
+                  see `bayes`)
   zero            predicts 0 (normalized error 1 by definition; off by default)
 """
 
@@ -102,8 +107,11 @@ def _bayes(comps, exact: bool, nvar: float, what: str, weights: bool) -> tuple[C
             return preds, {}
         names, w_BxNxK = bayes.family_weights(comps, post)
         return preds, {f"weight:{n}": w_BxNxK[..., i] for i, n in enumerate(names)}
-    note = (f"{what}: {len(comps)} Gaussian component(s), noise var {nvar:g}, "
-            + ("exact" if exact else "approximate (non-Gaussian prior or frequency quadrature)"))
+    n_gp = sum(bool(c.kernels) for c in comps)
+    note = (f"{what}: {len(comps)} Gaussian component(s)"
+            + (f" ({n_gp} Gaussian process)" if n_gp else "") + f", noise var {nvar:g}, "
+            + ("exact" if exact else "approximate (non-Gaussian prior, frequency quadrature or "
+               "the relu_net arc-cosine GP)"))
     return fn, note
 
 

@@ -1,6 +1,8 @@
 """Closed-form Bayesian predictors: the pretraining-prior mixture and the joint-class oracle.
 
-Every family with a Gaussian prior is a Bayesian linear regression in its features:
+A component is a Gaussian prior on f: a Bayesian linear regression in features (the families
+below but relu_net), or a Gaussian process with a kernel (relu_net, and every joint class that
+contains it: the features' covariance phi(x) diag(prior_var) phi(x') is added to the kernel).
 - linear:        phi = x,                         w ~ N(0, I_d)                        (exact)
 - sparse_linear: one component per support S (|S| = sparsity), phi = x_S, w_S ~ N(0, I),
                  equally likely supports (exact); beyond `max_supports` supports a single
@@ -10,14 +12,23 @@ Every family with a Gaussian prior is a Bayesian linear regression in its featur
                  Gaussian with the same second moment, var = (lo^2 + lo hi + hi^2) / 6
                  (approximate). An unknown frequency w ~ U(lo, hi) becomes `freq_grid` equally
                  weighted sub-components at the interval midpoints (a quadrature: approximate).
-- relu_net:      no closed form (its prior is not Gaussian in any fixed features): not applicable.
-A mixture of families weights each component's posterior predictive by prior weight x marginal
-likelihood p(y_<k), computed as a chain of one-step predictive densities and combined with a
-log-sum-exp (softmax), so it is stable for any k.
+- relu_net:      f = sum_{i<=r} alpha_i ReLU(w_i.x), alpha_i ~ N(0, 2/r), w_i ~ N(0, I) has mean 0
+                 and covariance exactly Cov(f(x), f(x')) = (|x||x'|/pi) (sin t + (pi - t) cos t),
+                 t = angle(x, x') (order-1 arc-cosine kernel, Cho & Saul 2009), for any width r;
+                 f is Gaussian only as r -> infinity, so the GP with this kernel is the
+                 Gaussian approximation of the prior (approximate; exact as r -> infinity).
+A BLR component's prefix-wise predictive comes from prefix sums of phi phi^T (`prefix.blr_*`,
+fast when F << N); a GP component's from one Cholesky factor of K + noise_var I per prompt
+(`prefix.gp_*`, O(N^3)); a feature component with many features (F^2 > N / 2, e.g. linear at
+d = 20) also runs as a GP with kernel phi(x) diag(prior_var) phi(x'), the same numbers faster
+(`uses_gp`). A mixture of families weights each component's posterior predictive by
+prior weight x marginal likelihood p(y_<k), computed as a chain of one-step predictive densities
+and combined with a log-sum-exp (softmax), so it is stable for any k.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import NamedTuple
@@ -26,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from icl_ood.baselines.prefix import blr_log_evidence
+from icl_ood.baselines.prefix import blr_log_evidence, gp_log_evidence
 from icl_ood.baselines.sinusoid import sin_features
 from icl_ood.config import DataConfig
 
@@ -36,20 +47,53 @@ class NotApplicable(ValueError):
 
 
 class Component(NamedTuple):
-    """One Bayesian linear regression: features, Gaussian prior variances, prior log-weight."""
+    """One Gaussian prior on f: features with independent Gaussian weights (prior variances),
+    plus GP kernel terms (`kernels`, names in KERNELS; none: a Bayesian linear regression)."""
 
     family: str  # posterior weights are summed per family
     pieces: tuple  # feature pieces: ("x", support) or ("sc", freq), concatenated
     prior_var: tuple[float, ...]  # one per feature
     log_weight: float
+    kernels: tuple[str, ...] = ()  # GP kernel terms added to the features' covariance
 
 
 def features(comp: Component, xs_BxNxD):
-    """phi_BxNxF of a component (concatenated pieces)."""
-    out = []
+    """phi_BxNxF of a component (concatenated pieces; F = 0 without pieces)."""
+    out = [xs_BxNxD[..., :0]]
     for kind, arg in comp.pieces:
         out.append(xs_BxNxD[..., list(arg)] if kind == "x" else sin_features(xs_BxNxD, arg))
     return jnp.concatenate(out, -1)
+
+
+def arccos1_kernel(xs_BxNxD):
+    """K_BxNxN = Cov(f(x_n), f(x_m)) of relu_net for any width r: 2 E_w[ReLU(w.x) ReLU(w.x')]
+    = (|x||x'|/pi) (sin t + (pi - t) cos t), t = angle(x, x') (Cho & Saul's k_1; |x|^2 at x = x').
+
+    Written with c = cos t as (|x||x'|/pi) (sqrt(1 - c^2) + (pi - arccos c) c), whose derivative
+    in c is pi - arccos c (bounded), so rounding in c near +-1 stays harmless."""
+    sq_BxN = jnp.sum(jnp.square(xs_BxNxD), -1)
+    dot_BxNxN = jnp.einsum("...nd,...md->...nm", xs_BxNxD, xs_BxNxD,
+                           precision=jax.lax.Precision.HIGHEST)
+    norm_BxNxN = jnp.sqrt(sq_BxN[..., :, None] * sq_BxN[..., None, :])
+    c = jnp.clip(dot_BxNxN / jnp.where(norm_BxNxN > 0, norm_BxNxN, 1.0), -1.0, 1.0)
+    return norm_BxNxN / jnp.pi * (jnp.sqrt(1.0 - c * c) + (jnp.pi - jnp.arccos(c)) * c)
+
+
+KERNELS = {"arccos1": arccos1_kernel}
+
+
+def covariance(phi_BxNxF, prior_var_F, xs_BxNxD, kernels: tuple[str, ...]):
+    """Prior covariance K_BxNxN of f on a prompt: phi diag(prior_var) phi^T + kernel terms."""
+    k = jnp.einsum("...nf,f,...mf->...nm", phi_BxNxF, jnp.asarray(prior_var_F, phi_BxNxF.dtype),
+                   phi_BxNxF, precision=jax.lax.Precision.HIGHEST)
+    for name in kernels:
+        k = k + KERNELS[name](xs_BxNxD)
+    return k
+
+
+def component_covariance(comp: Component, xs_BxNxD):
+    """K_BxNxN of a component (features and kernels): the GP view of any component."""
+    return covariance(features(comp, xs_BxNxD), comp.prior_var, xs_BxNxD, comp.kernels)
 
 
 def sin_prior_var(cfg: DataConfig) -> tuple[float, bool]:
@@ -70,16 +114,16 @@ def freq_nodes(cfg: DataConfig, n_grid: int) -> np.ndarray:
 
 
 def family_options(name: str, cfg: DataConfig, *, freq_grid: int = 24, max_supports: int = 256):
-    """[(pieces, prior_var, log_weight)] for one family, and whether they are exact."""
+    """[(pieces, prior_var, kernels, log_weight)] for one family, and whether they are exact."""
     d = cfg.dim
     if name == "linear":
-        return [((("x", tuple(range(d))),), (1.0,) * d, 0.0)], True
+        return [((("x", tuple(range(d))),), (1.0,) * d, (), 0.0)], True
     if name == "sparse_linear":
         s = cfg.sparsity
         n_sup = math.comb(d, s)
         if n_sup > max_supports:
-            return [((("x", tuple(range(d))),), (s / d,) * d, 0.0)], False
-        return [((("x", sup),), (1.0,) * s, -math.log(n_sup))
+            return [((("x", tuple(range(d))),), (s / d,) * d, (), 0.0)], False
+        return [((("x", sup),), (1.0,) * s, (), -math.log(n_sup))
                 for sup in itertools.combinations(range(d), s)], True
     if name == "sinusoid":
         if d != 1:
@@ -87,9 +131,10 @@ def family_options(name: str, cfg: DataConfig, *, freq_grid: int = 24, max_suppo
         var, exact = sin_prior_var(cfg)
         nodes = freq_nodes(cfg, freq_grid)
         lw = -math.log(len(nodes))
-        return [((("sc", float(f)),), (var, var), lw) for f in nodes], exact and len(nodes) == 1
-    if name == "relu_net":
-        raise NotApplicable("relu_net's prior is not Gaussian in fixed features: no closed form")
+        opts = [((("sc", float(f)),), (var, var), (), lw) for f in nodes]
+        return opts, exact and len(nodes) == 1
+    if name == "relu_net":  # the arc-cosine GP: the right covariance, Gaussian only as r -> inf
+        return [((), (), ("arccos1",), 0.0)], False
     raise ValueError(f"unknown family {name!r}")
 
 
@@ -101,13 +146,14 @@ def mixture_components(cfg: DataConfig, **kw) -> tuple[list[Component], bool]:
             continue
         opts, ex = family_options(name, cfg, **kw)
         exact &= ex
-        comps += [Component(name, p, v, math.log(wt) + lw) for p, v, lw in opts]
+        comps += [Component(name, p, v, math.log(wt) + lw, k) for p, v, k, lw in opts]
     return comps, exact
 
 
 def joint_components(cfg: DataConfig, families: tuple[str, ...], *, max_components: int = 512,
                      **kw) -> tuple[list[Component], bool]:
-    """Components of the joint class: f = sum of one member of each family (features united)."""
+    """Components of the joint class: f = sum of one member of each family (features united,
+    kernels summed: independent priors add their covariances)."""
     per_fam, exact = [], True
     for name in dict.fromkeys(families):
         opts, ex = family_options(name, cfg, **kw)
@@ -118,8 +164,8 @@ def joint_components(cfg: DataConfig, families: tuple[str, ...], *, max_componen
     comps = []
     for combo in itertools.product(*per_fam):
         comps.append(Component("+".join(dict.fromkeys(families)),
-                               sum((p for p, _, _ in combo), ()),
-                               sum((v for _, v, _ in combo), ()), sum(lw for *_, lw in combo)))
+                               sum((o[0] for o in combo), ()), sum((o[1] for o in combo), ()),
+                               sum(o[3] for o in combo), sum((o[2] for o in combo), ())))
     return comps, exact
 
 
@@ -129,23 +175,67 @@ def noise_var(cfg: DataConfig, jitter: float) -> float:
 
 
 @jax.jit
-def mixture_posterior(phi_CxBxNxF, ys_BxN, prior_var_CxF, log_weight_C, noise_var):
-    """(preds_BxN, post_CxBxN): posterior predictive mean and component posteriors, prefix-wise."""
-    mean_CxBxN, logev_CxBxN = jax.vmap(blr_log_evidence, (0, None, 0, None))(
-        phi_CxBxNxF, ys_BxN, prior_var_CxF, noise_var)
+def blr_evidence(phi_CxBxNxF, ys_BxN, prior_var_CxF, noise_var):
+    """(mean_CxBxN, log_ev_CxBxN) of C Bayesian linear regressions, prefix-wise."""
+    return jax.vmap(blr_log_evidence, (0, None, 0, None))(phi_CxBxNxF, ys_BxN, prior_var_CxF,
+                                                          noise_var)
+
+
+@functools.partial(jax.jit, static_argnames="kernels")
+def gp_evidence(phi_BxNxF, prior_var_F, xs_BxNxD, ys_BxN, noise_var, kernels: tuple[str, ...]):
+    """(mean_BxN, log_ev_BxN) of one GP component (features' covariance + kernels), prefix-wise."""
+    return gp_log_evidence(covariance(phi_BxNxF, prior_var_F, xs_BxNxD, kernels), ys_BxN,
+                           noise_var)
+
+
+@jax.jit
+def combine(mean_CxBxN, logev_CxBxN, log_weight_C):
+    """(preds_BxN, post_CxBxN): components weighted by prior weight x evidence (a softmax)."""
     post_CxBxN = jax.nn.softmax(log_weight_C[:, None, None] + logev_CxBxN, axis=0)
     return jnp.sum(post_CxBxN * mean_CxBxN, 0), post_CxBxN
 
 
-def predict_components(comps: list[Component], xs_BxNxD, ys_BxN, nvar: float):
-    """(preds_BxN, post_BxNxC) for a list of components (features zero-padded to a common F)."""
-    phis = [features(c, xs_BxNxD) for c in comps]
-    f = max(p.shape[-1] for p in phis)
-    # A zero feature column leaves the posterior of the others unchanged: padding is exact.
-    phi = jnp.stack([jnp.pad(p, ((0, 0), (0, 0), (0, f - p.shape[-1]))) for p in phis])
-    prior = jnp.asarray([c.prior_var + (1.0,) * (f - len(c.prior_var)) for c in comps], phi.dtype)
-    logw = jnp.asarray([c.log_weight for c in comps], phi.dtype)
-    preds, post_CxBxN = mixture_posterior(phi, ys_BxN, prior, logw, jnp.asarray(nvar, phi.dtype))
+def mixture_posterior(phi_CxBxNxF, ys_BxN, prior_var_CxF, log_weight_C, noise_var):
+    """(preds_BxN, post_CxBxN): posterior predictive mean and component posteriors, prefix-wise,
+    of a mixture of Bayesian linear regressions."""
+    return combine(*blr_evidence(phi_CxBxNxF, ys_BxN, prior_var_CxF, noise_var), log_weight_C)
+
+
+def uses_gp(comp: Component, n_points: int) -> bool:
+    """Whether a component runs as a GP: it has kernels, or it has F > 2 features with
+    F^2 > N / 2 (measured on CPU, 1280 prompts: the N^3 Cholesky wins from F ~ 3 at N = 21,
+    F ~ 5 at N = 41, F ~ 8 at N = 101; F <= 2 uses closed-form solves, always faster)."""
+    f = len(comp.prior_var)
+    return bool(comp.kernels) or (f > 2 and f * f > n_points / 2)
+
+
+def predict_components(comps: list[Component], xs_BxNxD, ys_BxN, nvar: float,
+                       path: str = "auto"):
+    """(preds_BxN, post_BxNxC) for a list of components: the BLR ones at once (features
+    zero-padded to a common F), each GP one by its own Cholesky factors. `path`: "auto" (see
+    `uses_gp`), "gp" (every component), "blr" (every component without kernels)."""
+    n = ys_BxN.shape[-1]
+    gp = [path == "gp" or bool(c.kernels) or (path == "auto" and uses_gp(c, n)) for c in comps]
+    nvar = jnp.asarray(nvar, xs_BxNxD.dtype)
+    mean, logev = [None] * len(comps), [None] * len(comps)
+    blr = [i for i, c in enumerate(comps) if not gp[i]]
+    if blr:
+        phis = [features(comps[i], xs_BxNxD) for i in blr]
+        f = max(p.shape[-1] for p in phis)
+        # A zero feature column leaves the posterior of the others unchanged: padding is exact.
+        phi = jnp.stack([jnp.pad(p, ((0, 0), (0, 0), (0, f - p.shape[-1]))) for p in phis])
+        prior = jnp.asarray([comps[i].prior_var + (1.0,) * (f - len(comps[i].prior_var))
+                             for i in blr], phi.dtype)
+        m_CxBxN, l_CxBxN = blr_evidence(phi, ys_BxN, prior, nvar)
+        for j, i in enumerate(blr):
+            mean[i], logev[i] = m_CxBxN[j], l_CxBxN[j]
+    for i, c in enumerate(comps):
+        if gp[i]:
+            mean[i], logev[i] = gp_evidence(features(c, xs_BxNxD),
+                                            jnp.asarray(c.prior_var, xs_BxNxD.dtype), xs_BxNxD,
+                                            ys_BxN, nvar, c.kernels)
+    logw = jnp.asarray([c.log_weight for c in comps], xs_BxNxD.dtype)
+    preds, post_CxBxN = combine(jnp.stack(mean), jnp.stack(logev), logw)
     return preds, jnp.moveaxis(post_CxBxN, 0, -1)
 
 

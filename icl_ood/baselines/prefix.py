@@ -1,7 +1,8 @@
 """Prefix-wise linear algebra: for every position k, fit on pairs j < k and predict at x_k.
 
 All functions are pure JAX, batched over prompts (leading B) and positions (N) at once, via
-exclusive prefix sums of the per-pair statistics phi_j phi_j^T and phi_j y_j. Callers pass
+exclusive prefix sums of the per-pair statistics phi_j phi_j^T and phi_j y_j (feature models), or
+one Cholesky factor of the N x N prior covariance per prompt (Gaussian processes). Callers pass
 float64 arrays (see `icl_ood.baselines.Baseline`) so that near-singular Gram matrices are safe.
 """
 
@@ -102,4 +103,27 @@ def blr_log_evidence(phi_BxNxF, ys_BxN, prior_var_F, noise_var):
     exact and never forms an N x N covariance.
     """
     mean, var = blr_predictive(phi_BxNxF, ys_BxN, prior_var_F, noise_var)
+    return mean, exclusive_cumsum(gaussian_logpdf(ys_BxN, mean, var))
+
+
+def gp_predictive(k_BxNxN, ys_BxN, noise_var):
+    """Gaussian process, prefix-wise: posterior predictive (mean_BxN, var_BxN) of y_k given y_<k.
+
+    Prior y ~ N(0, K + noise_var I). With L = chol(K + noise_var I) and z = L^{-1} y (so that
+    y = L z, z ~ N(0, I)), y_<k determines z_<k, hence y_k | y_<k ~ N(sum_{j<k} L_kj z_j, L_kk^2):
+    every prefix from one O(N^3) factorization per prompt. The mean is also that of f(x_k).
+    """
+    n = ys_BxN.shape[-1]
+    chol = jnp.linalg.cholesky(k_BxNxN + noise_var * jnp.eye(n, dtype=k_BxNxN.dtype))
+    z_BxN = solve_triangular(chol, ys_BxN[..., None], lower=True)[..., 0]
+    diag_BxN = jnp.diagonal(chol, axis1=-2, axis2=-1)
+    mean_BxN = jnp.einsum("...kj,...j->...k", jnp.tril(chol, -1), z_BxN,
+                          precision=jax.lax.Precision.HIGHEST)
+    return mean_BxN, jnp.square(diag_BxN)
+
+
+def gp_log_evidence(k_BxNxN, ys_BxN, noise_var):
+    """(mean_BxN, log_ev_BxN) of a Gaussian process with prior covariance K (noise excluded), in
+    the conventions of `blr_log_evidence`: log_ev[:, k] = log p(y_<k) (0 at k = 0)."""
+    mean, var = gp_predictive(k_BxNxN, ys_BxN, noise_var)
     return mean, exclusive_cumsum(gaussian_logpdf(ys_BxN, mean, var))
