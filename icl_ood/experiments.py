@@ -52,19 +52,20 @@ class Experiment:
         return dataclasses.replace(cfg, name=f"{self.name}/{run.name}")
 
 
-LIN = Run("linear", "pretrained on linear", ('data.families=["linear"]', "data.weights=[1.0]"))
-SIN = Run("sinusoid", "pretrained on sinusoid",
-          ('data.families=["sinusoid"]', "data.weights=[1.0]"))
+# Runs that differ only in mixture weights (or seed) are trained together in one program.
+LIN = Run("linear", "pretrained on linear", ("data.weights=[1.0, 0.0]",))
+SIN = Run("sinusoid", "pretrained on sinusoid", ("data.weights=[0.0, 1.0]",))
 BOTH = Run("both", "pretrained on linear + sinusoid (50/50)")
+LS = ('data.families=["linear", "sinusoid"]', "data.weights=[0.5, 0.5]")
 D20 = ("data.dim=20", "data.x_dist=\"gaussian\"", "data.x_scale=1.0")
 
 EXPERIMENTS = {e.name: e for e in (
     Experiment("demo", "One model pretrained on pure 1-D linear and pure sinusoid prompts "
                "(50/50); the convex and frequency sweeps against the Bayes predictor of its "
-               "pretraining prior and the joint-class oracle.", (BOTH,)),
+               "pretraining prior and the joint-class oracle.", (BOTH,), data=LS),
     Experiment("ood", "The paper's out-of-distribution comparison: models pretrained on linear "
                "only, sinusoid only, and both, tested on a*linear + (1-a)*sinusoid and on "
-               "sinusoids of other frequencies.", (LIN, SIN, BOTH)),
+               "sinusoids of other frequencies.", (LIN, SIN, BOTH), data=LS),
     Experiment("freq", "Frequency generalization: sinusoid models pretrained at one frequency "
                "(w = 1) or on a range (w ~ U[0.5, 1.5]) [ours], tested from 4x below to 4x above.",
                (Run("sin_w1", "pretrained on sinusoids, w = 1",
@@ -129,6 +130,21 @@ def _check_request(out: Path, request: dict) -> None:
                           "rerun with the same options to resume, or pick another --out")
 
 
+def _groups(cfgs: dict[str, Config]) -> list[list[str]]:
+    """Run names grouped so that each group differs only in seed and mixture weights."""
+    from icl_ood.train import GROUP_FIELDS
+    groups: list[list[str]] = []
+    for name, cfg in cfgs.items():
+        for g in groups:
+            diff = [f for f in cfg.diff(cfgs[g[0]]) if f.split(":")[0] not in GROUP_FIELDS]
+            if not diff:
+                g.append(name)
+                break
+        else:
+            groups.append([name])
+    return groups
+
+
 def _eval_done(path: Path, step: int, n_prompts: int) -> bool:
     if not path.exists():
         return False
@@ -151,7 +167,7 @@ def replicate(experiment: str = "demo", preset: str = "demo", out: str | Path | 
     _check_request(out, request)
     from icl_ood import evaluate as ev  # jax imports: after every check
     from icl_ood import figures, report
-    from icl_ood.train import check_run_dir, load_model, train
+    from icl_ood.train import check_run_dir, load_model, train, train_many
     for name, cfg in cfgs.items():
         check_run_dir(cfg, out / "runs" / name)
     out.mkdir(parents=True, exist_ok=True)
@@ -159,19 +175,27 @@ def replicate(experiment: str = "demo", preset: str = "demo", out: str | Path | 
     prov_path = out / "provenance.json"
     prov = json.loads(prov_path.read_text()) if prov_path.exists() else {"stages": {}}
     t_start = time.perf_counter()
-    n_stages = 2 * len(cfgs) + 1
+    groups = _groups(cfgs)
+    n_stages = len(groups) + len(cfgs) + 1
     stage = 0
-    for name, cfg in cfgs.items():
+    for names in groups:
         stage += 1
-        run_dir = out / "runs" / name
-        if _trained_step(run_dir) >= cfg.train.steps:
-            log(f"[{stage}/{n_stages}] train {name}: done ({cfg.train.steps} steps), reused")
+        todo = [n for n in names if _trained_step(out / "runs" / n) < cfgs[n].train.steps]
+        what = ", ".join(names)
+        if not todo:
+            log(f"[{stage}/{n_stages}] train {what}: done, reused")
+            continue
+        steps = cfgs[names[0]].train.steps
+        log(f"[{stage}/{n_stages}] train {what} ({preset} preset, {steps} steps"
+            + (", together in one program)" if len(names) > 1 else ")"))
+        t0 = time.perf_counter()
+        dirs = [out / "runs" / n for n in names]
+        if len(names) == 1:
+            summary = train(cfgs[names[0]], dirs[0], progress=progress)
         else:
-            log(f"[{stage}/{n_stages}] train {name} ({preset} preset, {cfg.train.steps} steps)")
-            t0 = time.perf_counter()
-            summary = train(cfg, run_dir, progress=progress)
-            prov["stages"][f"train/{name}"] = {"wall_s": round(time.perf_counter() - t0, 1),
-                                               "final_loss": summary["final_loss"]}
+            summary = train_many([cfgs[n] for n in names], dirs, progress=progress)
+        prov["stages"][f"train/{'+'.join(names)}"] = {"wall_s": round(time.perf_counter() - t0, 1),
+                                                     "final_loss": summary["final_loss"]}
     for name, cfg in cfgs.items():
         stage += 1
         run_dir = out / "runs" / name

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -106,6 +107,11 @@ def _legend(fig, axes) -> None:
                    ncol=min(len(labels), 5), bbox_to_anchor=(0.5, -0.01), frameon=False)
 
 
+def pretrained_on(dc: dict) -> list[str]:
+    """The families a run's pretraining mixture gives positive weight."""
+    return [f for f, w in zip(dc["families"], dc["weights"]) if w > 0]
+
+
 def _kmax(run) -> int:
     return run["config"]["data"]["n_points"] - 1
 
@@ -196,7 +202,7 @@ def fig_freq(data, out: Path) -> list[Path]:
                 f, y, lo, hi = at_k(run["rows"]["freq"], p, k, "freq")
                 if f.size:
                     _line(ax, f, y, lo, hi, p)
-            if "sinusoid" in dc["families"]:
+            if "sinusoid" in pretrained_on(dc):
                 lo_w, hi_w = dc["sin_freq"]
                 if hi_w > lo_w:
                     ax.axvspan(lo_w, hi_w, color="gold", alpha=0.25, lw=0,
@@ -205,6 +211,9 @@ def fig_freq(data, out: Path) -> list[Path]:
                     ax.axvline(lo_w, color="goldenrod", lw=3, alpha=0.5,
                                label="pretraining frequency")
             ax.set_xscale("log")
+            ax.set_xticks([w for w in (0.25, 0.5, 1, 2, 4, 8) if f.size and f.min() <= w <= f.max()])
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             ax.set_yscale("log")
             ax.set_ylim(FLOOR, 3)
             if i == 0:
@@ -258,8 +267,7 @@ def fig_examples(data, out: Path) -> list[Path]:
 
 def fig_selection(data, out: Path) -> list[Path]:
     """5. Model selection: Bayes posterior weight of the true family vs k, next to the error."""
-    runs = [r for r in data["runs"]
-            if r["rows"]["k"] and len(r["config"]["data"]["families"]) > 1]
+    runs = [r for r in data["runs"] if r["rows"]["k"] and len(pretrained_on(r["config"]["data"])) > 1]
     if not runs:
         return []
     fams = max(len(r["config"]["data"]["families"]) for r in runs)
@@ -279,7 +287,7 @@ def fig_selection(data, out: Path) -> list[Path]:
                 ax.fill_between(k, [r["lower"] for r in sel], [r["upper"] for r in sel],
                                 color=f"C{c}", alpha=0.15, lw=0)
         if not w:
-            ax.text(0.5, 0.5, "Bayes predictor not applicable\n(no closed form for relu_net)",
+            ax.text(0.5, 0.5, "no Bayes posterior weights saved",
                     ha="center", va="center", transform=ax.transAxes, fontsize=7)
         ax.set_ylim(-0.02, 1.02)
         ax.legend(loc="lower right", frameon=False)
@@ -316,7 +324,7 @@ def fig_training(data, out: Path) -> list[Path]:
         m = run["metrics"]
         step = [r["step"] for r in m]
         ax.plot(step, [r["loss"] for r in m], color="black", lw=1.5, label="all prompts")
-        for c, fam in enumerate(run["config"]["data"]["families"]):
+        for c, fam in enumerate(pretrained_on(run["config"]["data"])):
             ax.plot(step, [r["loss_per_family"].get(fam) or np.nan for r in m], color=f"C{c}",
                     lw=1, label=fam)
         ax.set_yscale("log")

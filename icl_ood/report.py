@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from icl_ood.figures import FLOOR, load
+from icl_ood.figures import FLOOR, load, pretrained_on
 
 NAMES = {"model": "Transformer", "bayes_mixture": "Bayes (pretraining prior)",
          "joint_oracle": "joint-class oracle", "least_squares": "least squares",
@@ -84,7 +84,7 @@ def freq_section(run) -> list[str]:
     outside = [(w, _val(rows, "model", k, freq=w)) for w in freqs if not lo <= w <= hi]
     out = [f"Normalized error on pure sinusoids A sin(w x + phase) at k = {k}:", ""]
     out += _table(["w", NAMES["model"], NAMES["bayes_mixture"], NAMES["sin_ls_known"]], lines)
-    if "sinusoid" in dc["families"] and inside and outside:
+    if "sinusoid" in pretrained_on(dc) and inside and outside:
         worst = max(outside, key=lambda t: t[1])
         out += ["", (f"Pretraining frequencies w in [{lo:g}, {hi:g}]: the Transformer's error there "
                 f"is {_f(max(inside))} at most; outside it rises to {_f(worst[1])} (w = {worst[0]:g}), "
@@ -137,7 +137,7 @@ def write(out: str | Path) -> Path:
             lines += convex_section(run, exp.mix) + [""]
         if run["rows"]["freq"]:
             lines += freq_section(run) + [""]
-        if run["rows"]["k"] and len(run["config"]["data"]["families"]) > 1:
+        if run["rows"]["k"] and len(pretrained_on(run["config"]["data"])) > 1:
             lines += selection_section(run) + [""]
     figs = sorted(p.name for p in (out / "figures").glob("*.png"))
     about = {
