@@ -317,7 +317,7 @@ def fig_training(data, out: Path) -> list[Path]:
     runs = [r for r in data["runs"] if r["metrics"]]
     if not runs:
         return []
-    fig, axes = plt.subplots(1, len(runs), figsize=(3.0 * len(runs), 2.3), squeeze=False,
+    fig, axes = plt.subplots(1, len(runs), figsize=(max(3.0 * len(runs), 4.5), 2.3), squeeze=False,
                              sharey=True)
     for j, run in enumerate(runs):
         ax = axes[0, j]

@@ -63,11 +63,14 @@ def convex_section(run, mix) -> list[str]:
     interior = sorted({r["a"] for r in rows if 0 < r["a"] < 1})
     for k in (min(10, kmax), kmax):
         who, db, do = _closer(rows, k, interior)
-        m_mid = _val(rows, "model", k, a=0.5)
-        o_mid = _val(rows, "joint_oracle", k, a=0.5)
+        m_mid, b_mid, o_mid = (_val(rows, p, k, a=0.5)
+                               for p in ("model", "bayes_mixture", "joint_oracle"))
+        side = "" if None in (m_mid, b_mid) else (
+            f", {'below' if m_mid < b_mid else 'above'} the Bayes predictor's {_f(b_mid)}")
         out += ["", (f"At k = {k}, over the mixtures 0 < a < 1 the Transformer's error tracks "
-                f"{who} (mean |log10 ratio| {db:.2f} to Bayes, {do:.2f} to the oracle); at a = 0.5 "
-                f"it is {_f(m_mid)} where the oracle reaches {_f(o_mid)}.")]
+                     f"{who} (mean |log10 ratio|, errors floored at {FLOOR:g}: {db:.2f} to Bayes, "
+                     f"{do:.2f} to the oracle); at a = 0.5 it is {_f(m_mid)}{side}, "
+                     f"where the oracle reaches {_f(o_mid)}.")]
     return out
 
 
