@@ -1,7 +1,7 @@
 """Benchmark suites: one JSON line per configuration, printed and appended to --out.
 
-  python scripts/benchmark.py --suite cpu --out figures/benchmarks.jsonl   # issue targets on CPU
-  python scripts/benchmark.py --suite gpu --out figures/benchmarks.jsonl   # on one GPU
+  python scripts/benchmark.py --suite cpu --out figures/benchmarks_cpu.jsonl   # the CPU targets
+  python scripts/benchmark.py --suite gpu --out figures/benchmarks_h100.jsonl  # on one GPU
 
 Each record carries the device, the commit and the jax version it was measured with.
 A single configuration: `icl-ood benchmark --preset paper --set model.dtype=bfloat16`.
