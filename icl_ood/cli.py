@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from icl_ood import presets
 from icl_ood.config import ConfigError
@@ -31,12 +32,33 @@ def _init_distributed() -> None:
 
 
 def cmd_train(args) -> int:
-    from icl_ood.train import train  # imports jax: keep `--help` and config errors fast
-    cfg = _config(args)
+    """Exit status: 0 done (or stopped by --stop-at); 2 invalid input (nothing written);
+    1 training or file failure (diverged, no readable checkpoint, unwritable folder, full disk:
+    the last good checkpoint is kept); 130 (SIGINT, Ctrl-C) or 143 (SIGTERM): stopped at the
+    end of the current chunk with a checkpoint; rerunning the same command continues exactly."""
+    cfg = _config(args)  # before importing jax: config errors are fast and write nothing
+    if args.stop_at is not None and args.stop_at < 1:
+        raise ConfigError(f"--stop-at: must be a step >= 1, got {args.stop_at}")
+    import signal
+
+    from icl_ood.checkpoint import CheckpointError
+    from icl_ood.reliability import move_aside
+    from icl_ood.train import TrainingDiverged, train
     run_dir = args.run_dir or f"runs/{cfg.name}"
-    summary = train(cfg, run_dir, progress=not args.quiet, stop_at=args.stop_at,
-                    num_runs=args.num_runs, vary=args.vary or ())
+    try:
+        if args.new_run and Path(run_dir).is_dir() and any(Path(run_dir).iterdir()):
+            print(f"icl-ood: --new-run: moved the previous run to {move_aside(run_dir)}",
+                  file=sys.stderr)
+        summary = train(cfg, run_dir, progress=not args.quiet, stop_at=args.stop_at,
+                        num_runs=args.num_runs, vary=args.vary or ())
+    except (TrainingDiverged, CheckpointError, OSError) as e:
+        print(f"icl-ood: error: {e}", file=sys.stderr)
+        return 1
     print(json.dumps({"run_dir": run_dir, **summary}))
+    if summary.get("interrupted"):
+        print(f"icl-ood: {summary['interrupted']}: stopped at step {summary['steps']} after "
+              "saving a checkpoint; rerun the same command to continue", file=sys.stderr)
+        return 128 + signal.Signals[summary["interrupted"]].value
     return 0
 
 
@@ -150,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
                         "[0.5,0.5]]' (repeatable: the product of the values)")
     t.add_argument("--stop-at", type=int, metavar="STEP",
                    help="checkpoint and stop at STEP (rerun the same command to continue)")
+    t.add_argument("--new-run", action="store_true",
+                   help="start afresh even if RUN_DIR holds a run: it is renamed to "
+                        "RUN_DIR.old-<timestamp> (never deleted); without it, a rerun resumes "
+                        "and a different config is refused")
     t.set_defaults(fn=cmd_train)
 
     b = sub.add_parser("benchmark", help="print ms per training step as JSON")

@@ -162,11 +162,16 @@ class TrainConfig:
             _pos_int(getattr(self, name), f"train.{name}")
         _pos_int(self.warmup_steps, "train.warmup_steps", 0)
         _pos_int(self.seed, "train.seed", 0)
+        _check(self.steps < 2**31, "train.steps", f"must be < 2**31 (int32 step), got {self.steps}")
+        _check(self.seed < 2**63, "train.seed", f"must be in [0, 2**63), got {self.seed}")
         _check(self.lr > 0, "train.lr", f"must be > 0, got {self.lr}")
         _check(self.schedule in ("constant", "cosine"), "train.schedule",
                f"must be 'constant' or 'cosine', got {self.schedule!r}")
         _check(self.warmup_steps <= self.steps, "train.warmup_steps",
                f"must be <= train.steps ({self.steps}), got {self.warmup_steps}")
+        _check(self.warmup_steps < self.steps or self.schedule != "cosine", "train.warmup_steps",
+               f"must be < train.steps ({self.steps}) with the cosine schedule, "
+               f"got {self.warmup_steps}")
         _check(self.grad_clip >= 0, "train.grad_clip", f"must be >= 0, got {self.grad_clip}")
         for name in ("log_every", "ckpt_every"):
             v = getattr(self, name)

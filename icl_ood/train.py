@@ -15,6 +15,7 @@ import json
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -23,14 +24,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
-from icl_ood.checkpoint import CheckpointError, Checkpoints
+from icl_ood.checkpoint import CheckpointError, Checkpoints, close_all
 from icl_ood.config import Config, ConfigError, TrainConfig
 from icl_ood.data import prompts
 from icl_ood.model.transformer import Transformer, count_params
+from icl_ood.reliability import GracefulStop
 
 
 class TrainingDiverged(RuntimeError):
@@ -128,10 +131,16 @@ def init_runs(cfg: Config, seeds: list[int], mesh: Mesh | None = None):
     init_keys, data_keys = zip(*(keys(s) for s in seeds))
     # The structure only (an eager init would compile every initializer op: seconds on a CPU).
     graphdef, _ = nnx.split(nnx.eval_shape(lambda: init_model(cfg, init_keys[0])), nnx.Param)
-    init = jax.vmap(lambda k: init_state(cfg, k)[1])
-    if mesh is not None:
-        init = jax.jit(init, out_shardings=NamedSharding(mesh, P()))
+    init = _init_fn(cfg, mesh)
     return graphdef, init(jnp.stack(init_keys)), jnp.stack(data_keys)
+
+
+@functools.lru_cache(maxsize=16)
+def _init_fn(cfg: Config, mesh: Mesh | None):
+    """The vmapped initializer of `cfg`, jitted once per (cfg, mesh): a fresh jax.jit per call
+    would recompile it every time (seconds on a CPU)."""
+    init = jax.vmap(lambda k: init_state(cfg, k)[1])
+    return init if mesh is None else jax.jit(init, out_shardings=NamedSharding(mesh, P()))
 
 
 def make_mesh() -> Mesh:
@@ -158,8 +167,8 @@ def check_run_dir(cfg: Config, run_dir: Path) -> None:
     """Refuses to train into a folder that holds a different run (names the differing fields)."""
     saved = run_dir / "config.json"
     if not saved.exists():
-        if run_dir.exists() and (run_dir / "ckpt").exists():
-            raise ConfigError(f"{run_dir}: holds checkpoints but no config.json; "
+        if (run_dir / "ckpt").exists() or (run_dir / "metrics.jsonl").exists():
+            raise ConfigError(f"{run_dir}: holds checkpoints or metrics but no config.json; "
                               "refusing to guess; use another --run-dir")
         return
     try:
@@ -169,7 +178,8 @@ def check_run_dir(cfg: Config, run_dir: Path) -> None:
     differ = cfg.diff(old)
     if differ:
         raise ConfigError(f"{run_dir} holds a run with a different config ({'; '.join(differ)}); "
-                          "rerun with the same config to resume, or pick a new --run-dir")
+                          "rerun with the same config to resume, or start a new run (icl-ood train "
+                          "--new-run moves the old one aside; or pick another --run-dir)")
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -179,12 +189,24 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
-    """Drops records past `step` (written after the checkpoint we resume from)."""
+    """Drops records past `step` (written after the checkpoint we resume from, so they will be
+    recomputed) and any torn last line of a killed run, with a warning."""
     if not path.exists():
         return
-    keep = [ln for ln in path.read_text().splitlines()
-            if ln.strip() and json.loads(ln)["step"] <= step]
-    _write_atomic(path, "".join(ln + "\n" for ln in keep))
+    keep, drop = [], 0
+    for ln in path.read_text().splitlines():
+        try:
+            ok = json.loads(ln)["step"] <= step
+        except (json.JSONDecodeError, KeyError, TypeError):
+            ok = False
+        if ok:
+            keep.append(ln)
+        elif ln.strip():
+            drop += 1
+    if drop:
+        warnings.warn(f"{path}: dropping {drop} record(s) past step {step}, the checkpoint this "
+                      "run resumes from (they are recomputed)", stacklevel=2)
+        _write_atomic(path, "".join(ln + "\n" for ln in keep))
 
 
 class _Logger:
@@ -208,8 +230,8 @@ class _Logger:
                 f"{step0 + int(bad[0])}; the last good checkpoint is kept. Try a lower train.lr, "
                 "train.grad_clip=1.0, or train.warmup_steps.")
         self.losses.extend(loss.tolist())
-        self.fam_sum = self.fam_sum + fam_sum.sum(0)
-        self.fam_count = self.fam_count + fam_count.sum(0)
+        for s, c in zip(fam_sum, fam_count):  # step by step: same sums however chunks fall
+            self.fam_sum, self.fam_count = self.fam_sum + s, self.fam_count + c
         self.last_loss = float(loss[-1])
         step = step0 + loss.size
         if step % self.cfg.train.log_every == 0 or step == self.cfg.train.steps:
@@ -233,6 +255,18 @@ class _Logger:
             with self.path.open("a") as fh:
                 fh.write(json.dumps(rec) + "\n")
         self.reset(now)
+
+    def snapshot(self) -> dict:
+        """The partial record since the last flush (saved in checkpoints: exact resume of the
+        metrics from a checkpoint off the log_every grid)."""
+        return {"losses": list(self.losses), "fam_sum": np.asarray(self.fam_sum).tolist(),
+                "fam_count": np.asarray(self.fam_count).tolist()}
+
+    def load(self, snap: dict | None) -> None:
+        if snap:
+            self.losses = list(snap["losses"])
+            self.fam_sum = np.asarray(snap["fam_sum"], np.float32)
+            self.fam_count = np.asarray(snap["fam_count"], np.float32)
 
 
 def _host(tree):
@@ -356,13 +390,15 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
     graphdef, state, data_keys = init_runs(cfg, [c.train.seed for c, _ in runs], mesh)
     weights = jnp.asarray([c.data.weights for c, _ in runs], jnp.float32)
     ckpts = [Checkpoints(d / "ckpt", keep=cfg.train.keep_ckpts) for _, d in runs]
-    start, state = _restore(ckpts, state)
+    start, state, metas = _restore(ckpts, state)
     for _, d in runs:
         if lead:
             _truncate_metrics(d / "metrics.jsonl", start)
     n_params = count_params(nnx.merge(graphdef, jax.tree.map(lambda x: x[0], state.params)))
     t0 = time.perf_counter()
     logs = [_Logger(c, d / "metrics.jsonl" if lead else None, t0) for c, d in runs]
+    for log, meta in zip(logs, metas):
+        log.load(meta.get("log"))
     desc = f"{cfg.name} ({n_params / 1e6:.2f}M params{f', {num_runs} runs' if num_runs > 1 else ''})"
     bar = tqdm(total=cfg.train.steps, initial=start, disable=not (progress and lead), unit="step",
                desc=desc, dynamic_ncols=True)
@@ -377,7 +413,10 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
 
     step, pending, k = start, None, cfg.train.steps_per_dispatch
     end = cfg.train.steps if stop_at is None else max(start, min(stop_at, cfg.train.steps))
+    stop = GracefulStop(enabled=jax.process_count() == 1)  # Ctrl-C: checkpoint, then return
+    interrupted = None
     try:
+        stop.__enter__()
         while step < end:
             n = min(k, end - step)
             state, m = train_chunk(state, jnp.asarray(step, jnp.int32), data_keys, weights,
@@ -385,39 +424,77 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
             if pending is not None:  # the device is already busy with the chunk just sent
                 consume(pending)
             pending, step = (step, m), step + n
+            if stop.requested and step < end:
+                end, interrupted = step, stop.name
             if step % cfg.train.ckpt_every == 0 or step == end:
                 consume(pending)  # never checkpoint a diverged state
                 pending = None
+                _check_finite(state.params, runs, step)
                 for r, ((c, _), ck) in enumerate(zip(runs, ckpts)):
                     ck.save(step, jax.tree.map(lambda x, r=r: x[r], state),
-                            {"step": step, "config": c.to_dict()})
+                            {"step": step, "config": c.to_dict(), "log": logs[r].snapshot()})
         if pending is not None:
             consume(pending)
     finally:
-        bar.close()
-        for ck in ckpts:
-            ck.close()
-    return {"steps": step, "resumed_from": start, "num_runs": num_runs,
+        try:
+            bar.close()
+            close_all(ckpts)  # waits for the last save; CheckpointError if it failed
+        finally:
+            stop.__exit__()  # a signal during the last save only sets the flag
+    return {"steps": step, "resumed_from": start, "num_runs": num_runs, "interrupted": interrupted,
             "final_loss": [log.last_loss for log in logs] if num_runs > 1 else logs[0].last_loss,
             "n_params": n_params, "n_devices": jax.device_count(),
             "wall_s": time.perf_counter() - t0}
 
 
-def _restore(ckpts: list[Checkpoints], state_R: TrainState) -> tuple[int, TrainState]:
-    """(step, stacked state) from the newest checkpoint step that every run can restore."""
+@jax.jit
+def _finite_R(params_R) -> jax.Array:
+    """(R,) bool: every parameter of run r is finite."""
+    return jnp.stack([jnp.isfinite(x).reshape(x.shape[0], -1).all(1)
+                      for x in jax.tree.leaves(params_R)]).all(0)
+
+
+def _check_finite(params_R, runs, step: int) -> None:
+    """TrainingDiverged if a run's parameters hold NaN/inf (never checkpoint them)."""
+    for (c, d), ok in zip(runs, _host(_finite_R(params_R))):
+        if not ok:
+            raise TrainingDiverged(
+                f"run seed={c.train.seed} ({d}): parameters are not finite at step {step}; the "
+                "last good checkpoint is kept. Try a lower train.lr, train.grad_clip=1.0, or "
+                "train.warmup_steps.")
+
+
+def _restore(ckpts: list[Checkpoints], state_R: TrainState
+             ) -> tuple[int, TrainState, list[dict]]:
+    """(step, stacked state, metas) from the newest checkpoint step that every run can restore.
+
+    Checkpoint folders past that step (unreadable ones, or ones other runs lack) are renamed
+    aside (`<step>.unreadable`, `<step>.ahead`), never deleted, so the step can be saved again.
+    """
     if not any(ck.steps() for ck in ckpts):
-        return 0, state_R
+        return 0, state_R, [{} for _ in ckpts]
     one = jax.tree.map(lambda x: _abstract(x[0]), state_R)
     found = [ck.restore_latest(one) for ck in ckpts]
     for f, ck in zip(found, ckpts):
         if f is None:  # never start over on top of existing results
             raise CheckpointError(f"{ck.directory}: no readable checkpoint among steps "
                                   f"{ck.steps()} while this run has been started before; "
-                                  "move the folder away to start afresh")
+                                  "to start afresh, rerun with --new-run (moves it aside)")
     step = min(f[0] for f in found)
-    per_run = [f[1] if f[0] == step else ck.restore(step, one)[0] for f, ck in zip(found, ckpts)]
-    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *per_run)
-    return step, jax.device_put(stacked, jax.tree.map(lambda x: x.sharding, state_R))
+    per_run = [f[1:] if f[0] == step else ck.restore(step, one) for f, ck in zip(found, ckpts)]
+    newer = [[s for s in ck.steps() if s > step] for ck in ckpts]
+    if any(newer):
+        if jax.process_index() == 0:
+            for ck, ss in zip(ckpts, newer):
+                for s in ss:
+                    ck.set_aside(s, "unreadable" if s in ck.unreadable else "ahead")
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices("icl_ood: checkpoints set aside")
+            for ck in ckpts:
+                ck.manager.reload()
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *(p[0] for p in per_run))
+    return (step, jax.device_put(stacked, jax.tree.map(lambda x: x.sharding, state_R)),
+            [p[1] for p in per_run])
 
 
 def _abstract(x):

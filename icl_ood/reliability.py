@@ -1,0 +1,75 @@
+"""Interruption and run-folder safety helpers for `train` and the CLI.
+
+- `GracefulStop`: while active, the first SIGINT (Ctrl-C) or SIGTERM (what Colab, SLURM and
+  container runtimes send before killing) only sets a flag; the training loop checks it at the
+  next chunk boundary, writes a checkpoint and returns. A second signal aborts at once
+  (KeyboardInterrupt / SystemExit) and the last complete checkpoint still stands.
+- `move_aside`: renames a folder to a fresh `<name>.old-<timestamp>` sibling (never deletes).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Self
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class GracefulStop:
+    """Context manager: turns SIGINT/SIGTERM into a stop request (`requested`, `signum`).
+
+    Handlers are installed only in the main thread (Python allows no other) and only when
+    `enabled`; the previous handlers come back on exit.
+    """
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def name(self) -> str | None:
+        return None if self.signum is None else signal.Signals(self.signum).name
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum is not None:  # second signal: stop now
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SystemExit(128 + signum)
+        self.signum = signum
+        print(f"\nicl-ood: {signal.Signals(signum).name} received: saving a checkpoint at the "
+              "end of the current chunk, then stopping (send it again to abort without saving)",
+              file=sys.stderr, flush=True)
+
+    def __enter__(self) -> Self:
+        if self.enabled:
+            for s in SIGNALS:
+                self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, h in self._previous.items():
+            signal.signal(s, h)
+        self._previous.clear()
+
+
+def move_aside(path: str | Path) -> Path | None:
+    """Renames `path` (if it exists) to `<path>.old-<YYYYmmdd-HHMMSS>[-N]`; returns the new path."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    stem = f"{path.name}.old-{time.strftime('%Y%m%d-%H%M%S')}"
+    new, i = path.with_name(stem), 1
+    while new.exists():
+        i += 1
+        new = path.with_name(f"{stem}-{i}")
+    path.rename(new)
+    return new
