@@ -416,7 +416,8 @@ def test_full_disk_keeps_the_previous_checkpoint(reference, tmp_path, env):
     assert r.returncode == 1 and len(errors) == 1, r.stderr[-3000:]
     last = errors[0]  # (orbax also logs the failure, with tracebacks, before it)
     assert last.startswith("icl-ood: error: could not write the checkpoint of step 200"), last
-    assert "File too large" in last and "steps [100]" in last and "rerun" in last
+    # (the reason quoted varies with where orbax's writer threads hit the limit first)
+    assert "steps [100]" in last and "rerun" in last
     assert ckpt_steps(run_dir) == [100]
     assert step == 100 and params(run_dir)[0] == 100
     assert_same_params(before, params(run_dir)[1])
