@@ -14,7 +14,7 @@ KEY = jax.random.key(0)
 
 
 def cfg_for(**kw):
-    base = dict(dim=4, n_points=16, families=("linear",), weights=(1.0,))
+    base = {"dim": 4, "n_points": 16, "families": ("linear",), "weights": (1.0,)}
     base.update(kw)
     return DataConfig(**base)
 
@@ -137,7 +137,7 @@ def test_curriculum_schedule_and_masks():
     assert [int(v) for v in prompts.curriculum(jnp.asarray(0), cfg)] == [5, 11]
     assert [int(v) for v in prompts.curriculum(jnp.asarray(4100), cfg)] == [7, 15]
     assert [int(v) for v in prompts.curriculum(jnp.asarray(10 ** 6), cfg)] == [20, 41]
-    xs, ys, _, mask = prompts.training_batch(KEY, jnp.asarray(2000), 8, cfg)
+    xs, _ys, _, mask = prompts.training_batch(KEY, jnp.asarray(2000), 8, cfg)
     assert np.all(np.asarray(xs[..., 6:]) == 0) and np.any(np.asarray(xs[..., 5]) != 0)
     assert mask.shape == (8, 41) and int(mask[0].sum()) == 13
     off = prompts.training_batch(KEY, jnp.asarray(0), 8, cfg_for(dim=20, n_points=41))

@@ -40,7 +40,7 @@ def test_causality_by_gradients():
     xs, ys = jax.random.normal(key_x, (1, 9, 2)), jax.random.normal(key_y, (1, 9))
     n = xs.shape[1]
     for i in range(n):
-        gx, gy = jax.grad(lambda x, y: model(x, y)[0, i], argnums=(0, 1))(xs, ys)
+        gx, gy = jax.grad(lambda x, y, i=i: model(x, y)[0, i], argnums=(0, 1))(xs, ys)
         gx, gy = np.abs(np.asarray(gx[0])).sum(-1), np.abs(np.asarray(gy[0]))
         assert np.all(gx[i + 1:] == 0) and np.all(gy[i:] == 0), f"position {i} sees the future"
         assert gx[i] > 0 and (i == 0 or gy[i - 1] > 0), f"position {i} ignores its context"

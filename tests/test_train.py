@@ -93,6 +93,6 @@ def test_cli_end_to_end(tmp_path):
     bad = subprocess.run(
         [sys.executable, "-m", "icl_ood.cli", "train", "--preset", "tiny",
          "--run-dir", str(tmp_path / "bad"), "--set", "model.n_heads=3"],
-        capture_output=True, text=True)
+        check=False, capture_output=True, text=True)
     assert bad.returncode == 2 and "model.d_model" in bad.stderr
     assert not (tmp_path / "bad").exists()

@@ -14,7 +14,8 @@ so a parameter draw can be reused by convex combinations and by baselines.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
