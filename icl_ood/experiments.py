@@ -240,7 +240,8 @@ def provenance(experiment: str, preset: str, overrides, cfgs: dict[str, Config])
             + "".join(f" --set {o}" for o in overrides),
             "experiment": experiment, "preset": preset, "overrides": list(overrides),
             "commit": commit(), "device": f"{dev.platform}: {dev.device_kind}",
-            "n_devices": jax.device_count(), "jax": jax.__version__,
+            "n_devices": jax.device_count(), "host": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+            "jax": jax.__version__,
             "python": platform.python_version(),
             "seeds": {n: c.train.seed for n, c in cfgs.items()},
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}

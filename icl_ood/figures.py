@@ -156,22 +156,24 @@ def fig_error_vs_k(data, out: Path) -> list[Path]:
     return _save(fig, out, "1_error_vs_k")
 
 
-def fig_convex(data, out: Path) -> list[Path]:
-    """2. Normalized error at fixed k vs the convex weight a: model, Bayes, oracle."""
-    runs = [r for r in data["runs"] if r["rows"]["convex"]]
+def _at_k_grid(data, sweep: str, by: str, preds: tuple[str, ...], xlabel: str, title: str,
+               decorate=None):
+    """Rows k = 5, 20, max; columns runs: normalized error vs `by` at that k (None: no data)."""
+    runs = [r for r in data["runs"] if r["rows"][sweep]]
     if not runs:
-        return []
+        return None
     ks = _fixed_ks(runs[0])
-    f1, f2 = data["experiment"].mix
     fig, axes = plt.subplots(len(ks), len(runs), figsize=(max(3.0 * len(runs), 4.5), 2.1 * len(ks)),
                              squeeze=False, sharex=True, sharey=True)
     for j, run in enumerate(runs):
         for i, k in enumerate(ks):
             ax = axes[i, j]
-            for p in ("model", "bayes_mixture", "joint_oracle", "least_squares"):
-                a, y, lo, hi = at_k(run["rows"]["convex"], p, k, "a")
-                if a.size:
-                    _line(ax, a, y, lo, hi, p)
+            for p in preds:
+                x, y, lo, hi = at_k(run["rows"][sweep], p, k, by)
+                if x.size:
+                    _line(ax, x, y, lo, hi, p)
+            if decorate:
+                decorate(ax, run)
             ax.set_yscale("log")
             ax.set_ylim(FLOOR, 3)
             if i == 0:
@@ -179,53 +181,46 @@ def fig_convex(data, out: Path) -> list[Path]:
             if j == 0:
                 ax.set_ylabel(f"k = {k}\nnormalized sq. error")
             if i == len(ks) - 1:
-                ax.set_xlabel(f"a  (f = a*{f1} + (1-a)*{f2})")
+                ax.set_xlabel(xlabel)
     _legend(fig, axes)
-    fig.suptitle("Convex sweep: error at fixed k vs mixing weight a", y=1.0)
+    fig.suptitle(title, y=1.0)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
-    return _save(fig, out, "2_convex_sweep")
+    return fig
+
+
+def fig_convex(data, out: Path) -> list[Path]:
+    """2. Normalized error at fixed k vs the convex weight a: model, Bayes, oracle."""
+    mix = data["experiment"].mix
+    fig = _at_k_grid(data, "convex", "a", ("model", "bayes_mixture", "joint_oracle",
+                                            "least_squares"),
+                     f"a  (f = a*{mix[0]} + (1-a)*{mix[1]})" if mix else "a",
+                     "Convex sweep: error at fixed k vs mixing weight a")
+    return [] if fig is None else _save(fig, out, "2_convex_sweep")
+
+
+def _shade_training_freq(ax, run) -> None:
+    dc = run["config"]["data"]
+    if "sinusoid" in pretrained_on(dc):
+        lo_w, hi_w = dc["sin_freq"]
+        if hi_w > lo_w:
+            ax.axvspan(lo_w, hi_w, color="gold", alpha=0.25, lw=0, label="pretraining frequencies")
+        else:
+            ax.axvline(lo_w, color="goldenrod", lw=3, alpha=0.5, label="pretraining frequency")
+    freqs = [r["freq"] for r in run["rows"]["freq"]]
+    ax.set_xscale("log")
+    ax.set_xticks([w for w in (0.25, 0.5, 1, 2, 4, 8) if min(freqs) <= w <= max(freqs)])
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def fig_freq(data, out: Path) -> list[Path]:
     """3. Normalized error at fixed k vs sinusoid frequency, training range shaded."""
-    runs = [r for r in data["runs"] if r["rows"]["freq"]]
-    if not runs:
-        return []
-    ks = tuple(k for k in (5, 20, _kmax(runs[0])) if k <= _kmax(runs[0]))
-    fig, axes = plt.subplots(len(ks), len(runs), figsize=(max(3.0 * len(runs), 4.5), 2.1 * len(ks)),
-                             squeeze=False, sharex=True, sharey=True)
-    for j, run in enumerate(runs):
-        dc = run["config"]["data"]
-        for i, k in enumerate(ks):
-            ax = axes[i, j]
-            for p in ("model", "bayes_mixture", "sin_ls_known", "least_squares"):
-                f, y, lo, hi = at_k(run["rows"]["freq"], p, k, "freq")
-                if f.size:
-                    _line(ax, f, y, lo, hi, p)
-            if "sinusoid" in pretrained_on(dc):
-                lo_w, hi_w = dc["sin_freq"]
-                if hi_w > lo_w:
-                    ax.axvspan(lo_w, hi_w, color="gold", alpha=0.25, lw=0,
-                               label="pretraining frequencies")
-                else:
-                    ax.axvline(lo_w, color="goldenrod", lw=3, alpha=0.5,
-                               label="pretraining frequency")
-            ax.set_xscale("log")
-            ax.set_xticks([w for w in (0.25, 0.5, 1, 2, 4, 8) if f.size and f.min() <= w <= f.max()])
-            ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-            ax.set_yscale("log")
-            ax.set_ylim(FLOOR, 3)
-            if i == 0:
-                ax.set_title(run["label"])
-            if j == 0:
-                ax.set_ylabel(f"k = {k}\nnormalized sq. error")
-            if i == len(ks) - 1:
-                ax.set_xlabel("angular frequency w of A sin(w x + phase)")
-    _legend(fig, axes)
-    fig.suptitle("Frequency sweep: error on pure sinusoids vs frequency", y=1.0)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    return _save(fig, out, "3_frequency_sweep")
+    fig = _at_k_grid(data, "freq", "freq", ("model", "bayes_mixture", "sin_ls_known",
+                                             "least_squares"),
+                     "angular frequency w of A sin(w x + phase)",
+                     "Frequency sweep: error on pure sinusoids vs frequency",
+                     decorate=_shade_training_freq)
+    return [] if fig is None else _save(fig, out, "3_frequency_sweep")
 
 
 def fig_examples(data, out: Path) -> list[Path]:
