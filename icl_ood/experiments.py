@@ -167,7 +167,7 @@ def replicate(experiment: str = "demo", preset: str = "demo", out: str | Path | 
     _check_request(out, request)
     from icl_ood import evaluate as ev  # jax imports: after every check
     from icl_ood import figures, report
-    from icl_ood.train import check_run_dir, load_model, train, train_many
+    from icl_ood.train import check_run_dir, load_model, train_many
     for name, cfg in cfgs.items():
         check_run_dir(cfg, out / "runs" / name)
     out.mkdir(parents=True, exist_ok=True)
@@ -190,10 +190,7 @@ def replicate(experiment: str = "demo", preset: str = "demo", out: str | Path | 
             + (", together in one program)" if len(names) > 1 else ")"))
         t0 = time.perf_counter()
         dirs = [out / "runs" / n for n in names]
-        if len(names) == 1:
-            summary = train(cfgs[names[0]], dirs[0], progress=progress)
-        else:
-            summary = train_many([cfgs[n] for n in names], dirs, progress=progress)
+        summary = train_many([cfgs[n] for n in names], dirs, progress=progress)
         prov["stages"][f"train/{'+'.join(names)}"] = {"wall_s": round(time.perf_counter() - t0, 1),
                                                      "final_loss": summary["final_loss"]}
     for name, cfg in cfgs.items():
