@@ -50,7 +50,7 @@ def cmd_train(args) -> int:
             print(f"icl-ood: --new-run: moved the previous run to {move_aside(run_dir)}",
                   file=sys.stderr)
         summary = train(cfg, run_dir, progress=not args.quiet, stop_at=args.stop_at,
-                        num_runs=args.num_runs, vary=args.vary or ())
+                        num_runs=args.num_runs, vary=args.vary or (), run_batch=args.run_batch)
     except (TrainingDiverged, CheckpointError, OSError) as e:
         print(f"icl-ood: error: {e}", file=sys.stderr)
         return 1
@@ -66,7 +66,8 @@ def cmd_benchmark(args) -> int:
     from icl_ood.benchmark import benchmark
     cfg = _config(args)
     for rec in benchmark(cfg, windows=args.windows, window_steps=args.window_steps,
-                         num_runs=args.num_runs):
+                         num_runs=args.num_runs, run_batch=args.run_batch,
+                         dispatches=args.dispatches, profile=args.profile):
         print(json.dumps(rec), flush=True)
     return 0
 
@@ -163,10 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--run-dir", help="output folder (default runs/<preset>)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--num-runs", type=int, default=1, metavar="N",
-                   help="train seeds seed..seed+N-1 together in one program (vmap), each in "
+                   help="train seeds seed..seed+N-1 together in one program, each in "
                         "RUN_DIR/seed<S>")
+    t.add_argument("--run-batch", type=int, metavar="R",
+                   help="runs vectorised together (vmap), the rest one after another "
+                        "(default: all on a GPU/TPU, 1 on a CPU, where vmap is slower)")
     t.add_argument("--vary", action="append", metavar="FIELD=[V1,V2,...]",
-                   help="train one run per value, all in one program (vmap), each in "
+                   help="train one run per value, all in one program, each in "
                         "RUN_DIR/w<weights> (and /seed<S> with --num-runs); FIELD is "
                         "data.weights or train.seed, e.g. --vary 'data.weights=[[1,0],[0,1],"
                         "[0.5,0.5]]' (repeatable: the product of the values)")
@@ -183,7 +187,16 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--windows", type=int, default=5, help="timed windows (median is reported)")
     b.add_argument("--window-steps", type=int, default=0,
                    help="steps per window (default: train.steps_per_dispatch)")
-    b.add_argument("--num-runs", type=int, default=1, help="runs trained together (vmap)")
+    b.add_argument("--num-runs", type=int, default=1, help="runs trained together")
+    b.add_argument("--dispatches", type=int, default=1,
+                   help="chunks issued per timed window before one wait (with --window-steps 1: "
+                        "one step per dispatch)")
+    b.add_argument("--profile", metavar="DIR",
+                   help="trace one more window with jax.profiler into DIR and add where the "
+                        "device time went (kernels per step, busy fraction, top kernels)")
+    b.add_argument("--run-batch", type=int, metavar="R",
+                   help="runs vectorised together (vmap), the rest one after another "
+                        "(default: all on a GPU/TPU, 1 on a CPU, where vmap is slower)")
     b.set_defaults(fn=cmd_benchmark)
 
     e = sub.add_parser("evaluate", help="score runs and baselines on test sweeps (JSON lines)")

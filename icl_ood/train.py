@@ -109,21 +109,37 @@ def train_step(state: TrainState, step, data_key, graphdef, cfg: Config, batch_s
     return TrainState(params, opt_state), {"loss": loss, "fam_sum": fam_sum, "fam_count": fam_count}
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "cfg", "n_steps", "batch_sharding"),
+def default_run_batch(num_runs: int) -> int:
+    """Runs vectorised together: all of them on an accelerator (small models fill it only
+    together), one at a time on a CPU (measured on 2 cores, demo preset, 3 runs: 252 ms per
+    step vmapped vs 180 ms one after another, the same as 3 x 60 ms alone)."""
+    return 1 if jax.default_backend() == "cpu" else num_runs
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "cfg", "n_steps", "batch_sharding",
+                                             "run_batch"),
                    donate_argnums=0)
 def train_chunk(state_R: TrainState, step0, data_key_R, weights_R=None, *, graphdef,
-                cfg: Config, n_steps: int, batch_sharding=None):
-    """`n_steps` train steps fused by lax.scan, for R independent runs side by side (vmap).
+                cfg: Config, n_steps: int, batch_sharding=None, run_batch: int | None = None):
+    """`n_steps` train steps fused by lax.scan, for R independent runs side by side.
 
     Every leaf of `state_R` and `data_key_R` has a leading run axis R, as has `weights_R`
     (R, families), each run's pretraining mixture (default: cfg.data.weights for all); metrics
-    come back as (R, n_steps, ...) arrays.
+    come back as (R, n_steps, ...) arrays. `run_batch` runs at a time are vectorised (vmap) and
+    the groups run one after another (lax.map); None or >= R: all at once. With run_batch=1
+    each run computes exactly what it would alone.
     """
-    def one_run(state, data_key, weights):
+    def one_run(args):
+        state, data_key, weights = args
         def body(s, step):
             return train_step(s, step, data_key, graphdef, cfg, batch_sharding, weights)
         return jax.lax.scan(body, state, step0 + jnp.arange(n_steps))
-    return jax.vmap(one_run)(state_R, data_key_R, weights_R)
+    runs = (state_R, data_key_R, weights_R)
+    if run_batch == 1:  # also for R = 1: a vmap of one run rounds differently
+        return jax.lax.map(one_run, runs)
+    if run_batch is None or run_batch >= data_key_R.shape[0]:
+        return jax.vmap(one_run)(runs)
+    return jax.lax.map(one_run, runs, batch_size=run_batch)
 
 
 def init_runs(cfg: Config, seeds: list[int], mesh: Mesh | None = None):
@@ -345,12 +361,12 @@ def group_config(cfgs: list[Config]) -> Config:
 
 def train(cfg: Config, run_dir: str | Path, *, progress: bool = True,
           stop_at: int | None = None, num_runs: int = 1,
-          vary: list[str] | tuple[str, ...] = ()) -> dict:
+          vary: list[str] | tuple[str, ...] = (), run_batch: int | None = None) -> dict:
     """Trains `cfg` in `run_dir`, resuming from its latest good checkpoint; returns a summary.
 
     Writes run_dir/config.json, run_dir/metrics.jsonl (one JSON record per log_every steps)
     and orbax checkpoints under run_dir/ckpt (parameters, optimizer state, step, config).
-    `num_runs` > 1 trains seeds seed, seed+1, ... in one program (vmap), each in its own
+    `num_runs` > 1 trains seeds seed, seed+1, ... in one program, each in its own
     run_dir/seed<S> with its own config, metrics and checkpoints; `vary` adds pretraining
     mixtures, e.g. ["data.weights=[[1,0],[0,1],[0.5,0.5]]"] (see run_configs and train_many).
     The global batch is split over all devices (data parallelism). `stop_at` ends this
@@ -360,16 +376,18 @@ def train(cfg: Config, run_dir: str | Path, *, progress: bool = True,
     """
     runs = run_configs(cfg, Path(run_dir), num_runs, vary)
     return train_many([c for c, _ in runs], [d for _, d in runs], progress=progress,
-                      stop_at=stop_at)
+                      stop_at=stop_at, run_batch=run_batch)
 
 
 def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool = True,
-               stop_at: int | None = None) -> dict:
-    """Trains several runs in one compiled program (vmap over runs), run i of `cfgs[i]` in
-    `run_dirs[i]`, each with its own config.json, metrics.jsonl and checkpoints, resuming all
-    from the newest step every run has a checkpoint for. The configs may differ only in
-    GROUP_FIELDS (seed and mixture weights; ConfigError names any other difference). Each run's
-    results equal training its config alone (to float tolerance: vmap batches the matmuls).
+               stop_at: int | None = None, run_batch: int | None = None) -> dict:
+    """Trains several runs in one compiled program, run i of `cfgs[i]` in `run_dirs[i]`, each
+    with its own config.json, metrics.jsonl and checkpoints, resuming all from the newest step
+    every run has a checkpoint for. The configs may differ only in GROUP_FIELDS (seed and
+    mixture weights; ConfigError names any other difference). `run_batch` runs at a time are
+    vectorised (vmap; default_run_batch: all on an accelerator, one on a CPU). Each run's
+    results equal training its config alone: bitwise with run_batch=1, to float tolerance
+    when vmapped (batched matmuls round differently).
     """
     if len(cfgs) != len(run_dirs):
         raise ConfigError(f"train_many: {len(cfgs)} configs but {len(run_dirs)} run folders")
@@ -378,6 +396,9 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
     if dup:
         raise ConfigError(f"train_many: several runs share the folder(s) {sorted(dup)}")
     cfg, num_runs = group_config(list(cfgs)), len(runs)
+    if run_batch is not None and run_batch < 1:
+        raise ConfigError(f"run_batch: must be >= 1, got {run_batch}")
+    run_batch = default_run_batch(num_runs) if run_batch is None else run_batch
     mesh = make_mesh()
     sharding = batch_sharding_for(cfg, mesh)
     for c, d in runs:
@@ -420,7 +441,8 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
         while step < end:
             n = min(k, end - step)
             state, m = train_chunk(state, jnp.asarray(step, jnp.int32), data_keys, weights,
-                                   graphdef=graphdef, cfg=cfg, n_steps=n, batch_sharding=sharding)
+                                   graphdef=graphdef, cfg=cfg, n_steps=n, batch_sharding=sharding,
+                                   run_batch=min(run_batch, num_runs))
             if pending is not None:  # the device is already busy with the chunk just sent
                 consume(pending)
             pending, step = (step, m), step + n

@@ -1,5 +1,7 @@
 """The Transformer: shapes, dtypes, causality by gradients, parameter count."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,7 +10,8 @@ from flax import nnx
 
 from icl_ood import presets
 from icl_ood.config import ModelConfig
-from icl_ood.model.transformer import Transformer, count_params, interleave
+from icl_ood.model import transformer
+from icl_ood.model.transformer import Transformer, attention_impl, count_params, interleave
 
 SMALL = ModelConfig(n_layers=2, n_heads=2, d_model=16, max_points=12)
 
@@ -55,3 +58,49 @@ def test_paper_parameter_count():
     # 12 blocks of 12 d^2 + 13 d (weights, biases, 2 LayerNorms) + read-in, positions, final LN, read-out.
     d = 256
     assert n == 12 * (12 * d * d + 13 * d) + (20 * d + d) + 202 * d + 2 * d + (d + 1)
+
+
+class _FakeGPU:
+    def __init__(self, cc):
+        self.compute_capability = cc
+
+
+@pytest.mark.parametrize(("cc", "dtype", "heads", "want"), [
+    ("9.0", "bfloat16", 8, "cudnn"),  # H100, head dim 32
+    ("8.0", "bfloat16", 8, "cudnn"),  # A100
+    ("7.5", "bfloat16", 8, "xla"),  # T4 (Colab's free GPU): no fused kernel
+    ("9.0", "float32", 8, "xla"),  # cuDNN's kernel is fp16/bf16 only
+    ("9.0", "bfloat16", 2, "cudnn"),  # head dim 128
+    ("9.0", "bfloat16", 1, "xla"),  # head dim 256 > 128
+    ("gfx90a", "bfloat16", 8, "xla"),  # a ROCm device
+])
+def test_auto_attention_takes_cudnn_only_where_it_applies(monkeypatch, cc, dtype, heads, want):
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    monkeypatch.setattr(jax, "devices", lambda *a: [_FakeGPU(cc)])
+    cfg = ModelConfig(n_heads=heads, d_model=256, dtype=dtype)
+    assert attention_impl(cfg) == want
+    assert attention_impl(ModelConfig(dtype=dtype, attention="xla")) == "xla"
+
+
+def test_cudnn_turned_down_at_trace_time_falls_back_to_xla(monkeypatch):
+    """"auto" picked cuDNN but its checks refuse the call: same outputs as XLA, with a warning;
+    an explicit attention="cudnn" still raises."""
+    cfg = ModelConfig(n_layers=2, n_heads=2, d_model=16, max_points=12, dtype="bfloat16")
+    xs, ys = jax.random.normal(jax.random.key(0), (3, 5, 2)), jnp.ones((3, 5))
+    ref = Transformer(cfg, 2, rngs=nnx.Rngs(0))
+    want = jax.jit(lambda x, y: ref(x, y))(xs, ys)
+    real = jax.nn.dot_product_attention
+
+    def dpa(*a, implementation=None, **kw):
+        if implementation == "cudnn":
+            raise NotImplementedError("The head dim must be <= 128")
+        return real(*a, implementation=implementation, **kw)
+    monkeypatch.setattr(jax.nn, "dot_product_attention", dpa)
+    monkeypatch.setattr(transformer, "attention_impl", lambda c: "cudnn")
+    model = Transformer(cfg, 2, rngs=nnx.Rngs(0))
+    with pytest.warns(UserWarning, match="cuDNN attention unavailable"):
+        got = jax.jit(lambda x, y: model(x, y))(xs, ys)
+    np.testing.assert_array_equal(got, want)
+    explicit = dataclasses.replace(cfg, attention="cudnn")
+    with pytest.raises(NotImplementedError):
+        Transformer(explicit, 2, rngs=nnx.Rngs(0))(xs, ys)

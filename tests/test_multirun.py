@@ -1,4 +1,4 @@
-"""Several runs in one program (vmap): per-run pretraining mixtures and seeds, run folders,
+"""Several runs in one program (one at a time or vmapped): per-run pretraining mixtures and seeds, run folders,
 metrics with zero-weight families, equality with training each config alone, exact resume."""
 
 import json
@@ -20,9 +20,9 @@ BASE = presets.get("tiny").override([
     "data.x_scale=3.0", "train.steps=60", "train.log_every=20", "train.ckpt_every=20"])
 VARY = ["data.weights=[[1,0],[0,1],[0.5,0.5]]"]
 FOLDERS = ["w1-0", "w0-1", "w0.5-0.5"]
-# Losses of a run trained in the group vs alone: vmap batches the matmuls differently, so not
-# bitwise; measured on a 2-core CPU: loss records within 2e-7 relative, parameters within 4e-4
-# (Adam's m / sqrt(v) turns rounding in near-zero gradients into steps of up to lr = 2e-3).
+# A vmapped group vs its runs one at a time: batched matmuls round differently, so not bitwise;
+# measured on a 2-core CPU: loss records within 2e-7 relative, parameters within 4e-4 (Adam's
+# m / sqrt(v) turns rounding in near-zero gradients into steps of up to lr = 2e-3).
 LOSS_RTOL, PARAM_ATOL = 1e-5, 2e-3
 
 
@@ -100,14 +100,26 @@ def test_each_run_has_its_folder_config_metrics_and_checkpoints(group):
 
 
 def test_each_run_equals_its_config_trained_alone(group, tmp_path):
+    """On a CPU runs go one at a time (run_batch 1): bitwise what each computes alone."""
     run_dir, _ = group
     for name, (cfg, _) in zip(FOLDERS, run_configs(BASE, run_dir, 1, VARY)):
         alone = tmp_path / name
         train(cfg, alone, progress=False)
-        a, b = records(run_dir / name), records(alone)
-        np.testing.assert_allclose([r["loss"] for r in a], [r["loss"] for r in b],
-                                   rtol=LOSS_RTOL)
+        assert [r["loss"] for r in records(run_dir / name)] == [r["loss"] for r in records(alone)]
         for x, y in zip(params(run_dir / name)[1], params(alone)[1], strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("run_batch", [2, 3])
+def test_vectorised_runs_match_runs_one_at_a_time(group, tmp_path, run_batch):
+    """The accelerator path (vmap over all runs, or over groups of 2 then lax.map) trains the
+    same runs as one at a time, to float tolerance."""
+    run_dir, _ = group
+    train(BASE, tmp_path, progress=False, vary=VARY, run_batch=run_batch)
+    for name in FOLDERS:
+        np.testing.assert_allclose([r["loss"] for r in records(tmp_path / name)],
+                                   [r["loss"] for r in records(run_dir / name)], rtol=LOSS_RTOL)
+        for x, y in zip(params(tmp_path / name)[1], params(run_dir / name)[1], strict=True):
             np.testing.assert_allclose(x, y, rtol=0, atol=PARAM_ATOL)
 
 

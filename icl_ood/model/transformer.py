@@ -8,6 +8,8 @@ so it depends on (x_1, y_1, ..., x_{i-1}, y_{i-1}, x_i) only. No dropout.
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -25,10 +27,19 @@ def interleave(xs_BxNxD: jax.Array, ys_BxN: jax.Array) -> jax.Array:
 
 
 def attention_impl(cfg: ModelConfig) -> str:
-    """The dot_product_attention implementation for this config on the default backend."""
+    """The dot_product_attention implementation for this config on the default device: "auto"
+    takes cuDNN's fused kernel where it applies (an NVIDIA GPU of compute capability >= 8.0,
+    bfloat16, head dim a multiple of 8 up to 128), XLA elsewhere (CPU, TPU, T4, float32)."""
     if cfg.attention != "auto":
         return cfg.attention
-    return "cudnn" if jax.default_backend() == "gpu" and cfg.dtype == "bfloat16" else "xla"
+    if jax.default_backend() != "gpu" or cfg.dtype != "bfloat16":
+        return "xla"
+    head = cfg.d_model // cfg.n_heads
+    try:  # "8.9" on CUDA devices; ROCm devices report no such version
+        major = int(str(jax.devices()[0].compute_capability).split(".")[0])
+    except (AttributeError, ValueError):
+        return "xla"
+    return "cudnn" if major >= 8 and head % 8 == 0 and head <= 128 else "xla"
 
 
 class Attention(nnx.Module):
@@ -37,6 +48,7 @@ class Attention(nnx.Module):
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         d, dt = cfg.d_model, jnp.dtype(cfg.dtype)
         self.n_heads, self.impl = cfg.n_heads, attention_impl(cfg)
+        self.fallback = cfg.attention == "auto"  # to XLA if cuDNN turns the call down
         self.qkv = nnx.Linear(d, 3 * d, kernel_init=_INIT, dtype=dt, rngs=rngs)
         # GPT-2 scales residual projections by 1/sqrt(2 * n_layers).
         out_init = nnx.initializers.normal(0.02 / (2 * cfg.n_layers) ** 0.5)
@@ -46,7 +58,14 @@ class Attention(nnx.Module):
         b, t, d = h_BxTxD.shape
         qkv_BxTx3xHxK = self.qkv(h_BxTxD).reshape(b, t, 3, self.n_heads, d // self.n_heads)
         q, k, v = (qkv_BxTx3xHxK[:, :, i] for i in range(3))
-        o_BxTxHxK = jax.nn.dot_product_attention(q, k, v, is_causal=True, implementation=self.impl)
+        try:  # cuDNN's checks (library found, shapes supported) run here, at trace time
+            o_BxTxHxK = jax.nn.dot_product_attention(q, k, v, is_causal=True,
+                                                     implementation=self.impl)
+        except (NotImplementedError, RuntimeError) as e:
+            if self.impl != "cudnn" or not self.fallback:
+                raise
+            warnings.warn(f"cuDNN attention unavailable ({e}); using XLA's", stacklevel=2)
+            o_BxTxHxK = jax.nn.dot_product_attention(q, k, v, is_causal=True, implementation="xla")
         return self.out(o_BxTxHxK.reshape(b, t, d))
 
 
