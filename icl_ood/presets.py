@@ -49,11 +49,11 @@ def demo() -> Config:
     decay and clipping at 1, 4,000 steps [ours: the largest schedule that leaves the whole demo
     within 10 minutes on a 2-core CPU]; 41 points per prompt [garg]; GPT-2 block design [garg].
     Command: `icl-ood train --preset demo --run-dir runs/demo` (or `icl-ood replicate`)
-    Runtime (measured): 4,000 steps in 230 s on a 2-core CPU (~58 ms per step); the whole
-    `icl-ood replicate` (training, evaluation, figures) in 260 s. Not yet timed on a GPU.
-    Result (seed 0, figures/demo): final training loss 0.092; normalized error at k = 10 of 0.003
-    (linear) and 0.022 (sinusoid); 0.040 on a = 0.5 mixtures (Bayes for the pretraining prior
-    0.113, joint-class oracle 2e-9).
+    Runtime (measured): 4,000 steps in 230-250 s on a 2-core CPU (~58 ms per step); the whole
+    `icl-ood replicate` (training, evaluation, figures) in 260-280 s. Not yet timed on a GPU.
+    Result (seed 0, figures/demo): final training loss 0.094; normalized error at k = 10 of 0.004
+    (linear) and 0.028 (sinusoid); 0.061 on a = 0.5 mixtures (Bayes for the pretraining prior
+    0.113, joint-class oracle 2e-9); seeds 1-3 in figures/demo-seeds.
     """
     return Config(
         name="demo",

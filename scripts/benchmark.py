@@ -45,6 +45,8 @@ SUITES = {
     "cpu": [
         entry("paper", PAPER_D20 + ["train.steps_per_dispatch=2"], steps=5),
         entry("colab", ["train.steps_per_dispatch=10"], steps=5),
+        entry("demo", runs=3, steps=20),  # three runs, one at a time (the CPU default)
+        entry("demo", runs=3, steps=20, run_batch=3),  # three runs vectorised
     ],
     "gpu": [
         entry("paper", BF16),
