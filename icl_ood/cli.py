@@ -62,6 +62,10 @@ def cmd_train(args) -> int:
     return 0
 
 
+RUN_BATCH_HELP = ("runs vectorised together (vmap), the rest one after another (default: all on "
+                  "a GPU/TPU, 1 on a CPU, where vmap is slower)")
+
+
 def cmd_benchmark(args) -> int:
     from icl_ood.benchmark import benchmark
     cfg = _config(args)
@@ -167,8 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="train seeds seed..seed+N-1 together in one program, each in "
                         "RUN_DIR/seed<S>")
     t.add_argument("--run-batch", type=int, metavar="R",
-                   help="runs vectorised together (vmap), the rest one after another "
-                        "(default: all on a GPU/TPU, 1 on a CPU, where vmap is slower)")
+                   help=RUN_BATCH_HELP)
     t.add_argument("--vary", action="append", metavar="FIELD=[V1,V2,...]",
                    help="train one run per value, all in one program, each in "
                         "RUN_DIR/w<weights> (and /seed<S> with --num-runs); FIELD is "
@@ -195,8 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="trace one more window with jax.profiler into DIR and add where the "
                         "device time went (kernels per step, busy fraction, top kernels)")
     b.add_argument("--run-batch", type=int, metavar="R",
-                   help="runs vectorised together (vmap), the rest one after another "
-                        "(default: all on a GPU/TPU, 1 on a CPU, where vmap is slower)")
+                   help=RUN_BATCH_HELP)
     b.set_defaults(fn=cmd_benchmark)
 
     e = sub.add_parser("evaluate", help="score runs and baselines on test sweeps (JSON lines)")

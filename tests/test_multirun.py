@@ -145,3 +145,12 @@ def test_cli_vary_rejects_fields_that_cannot_share_a_program(tmp_path):
         capture_output=True, text=True, check=False)
     assert out.returncode == 2 and "--vary: 'train.lr' cannot vary" in out.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_cli_run_batch_below_one_is_refused_before_anything_is_written(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "icl_ood.cli", "train", "--preset", "tiny", "--quiet",
+         "--run-dir", str(tmp_path / "r"), "--num-runs", "2", "--run-batch", "0"],
+        capture_output=True, text=True, check=False)
+    assert out.returncode == 2 and "run_batch: must be >= 1, got 0" in out.stderr
+    assert not (tmp_path / "r").exists()
