@@ -9,7 +9,8 @@ experimental XLA flags, costs its limit, not the session), and its record carrie
 the commit, the jax version and the XLA flags it was measured with. `gpu-tune` compares the
 variants that decide speed on a GPU (scan length, dispatches, CUDA-graph flags, attention
 kernel, batch size, runs per program, vmap width) and traces two of them (see
-icl_ood/benchmark.summarize_trace); a table of the results is printed last.
+icl_ood/benchmark.summarize_trace); a table of the results is printed last. With --budget-s,
+entries that would start after the budget are named on stderr: run them with --only.
 A single configuration: `icl-ood benchmark --preset paper --set model.dtype=bfloat16`.
 """
 
