@@ -25,9 +25,9 @@ from icl_ood.model.transformer import attention_impl
 from icl_ood.train import (
     _host,
     batch_sharding_for,
-    default_run_batch,
     init_runs,
     make_mesh,
+    resolve_run_batch,
     train_chunk,
 )
 
@@ -70,9 +70,7 @@ def benchmark(cfg: Config, windows: int = 5, window_steps: int = 0, num_runs: in
                         ("--window-steps", window_steps, 0), ("--dispatches", dispatches, 1)):
         if v < lo:
             raise ConfigError(f"{name}: must be >= {lo}, got {v}")
-    if run_batch is not None and run_batch < 1:
-        raise ConfigError(f"--run-batch: must be >= 1, got {run_batch}")
-    run_batch = min(num_runs, default_run_batch(num_runs) if run_batch is None else run_batch)
+    run_batch = resolve_run_batch(run_batch, num_runs, "--run-batch")
     n = window_steps or cfg.train.steps_per_dispatch
     mesh = make_mesh()
     sharding = batch_sharding_for(cfg, mesh)

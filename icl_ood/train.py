@@ -116,6 +116,13 @@ def default_run_batch(num_runs: int) -> int:
     return 1 if jax.default_backend() == "cpu" else num_runs
 
 
+def resolve_run_batch(run_batch: int | None, num_runs: int, name: str = "run_batch") -> int:
+    """`run_batch` checked (>= 1, ConfigError naming `name`), defaulted and capped at num_runs."""
+    if run_batch is not None and run_batch < 1:
+        raise ConfigError(f"{name}: must be >= 1, got {run_batch}")
+    return min(num_runs, default_run_batch(num_runs) if run_batch is None else run_batch)
+
+
 @functools.partial(jax.jit, static_argnames=("graphdef", "cfg", "n_steps", "batch_sharding",
                                              "run_batch"),
                    donate_argnums=0)
@@ -396,9 +403,7 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
     if dup:
         raise ConfigError(f"train_many: several runs share the folder(s) {sorted(dup)}")
     cfg, num_runs = group_config(list(cfgs)), len(runs)
-    if run_batch is not None and run_batch < 1:
-        raise ConfigError(f"run_batch: must be >= 1, got {run_batch}")
-    run_batch = default_run_batch(num_runs) if run_batch is None else run_batch
+    run_batch = resolve_run_batch(run_batch, num_runs)
     mesh = make_mesh()
     sharding = batch_sharding_for(cfg, mesh)
     for c, d in runs:
@@ -442,7 +447,7 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
             n = min(k, end - step)
             state, m = train_chunk(state, jnp.asarray(step, jnp.int32), data_keys, weights,
                                    graphdef=graphdef, cfg=cfg, n_steps=n, batch_sharding=sharding,
-                                   run_batch=min(run_batch, num_runs))
+                                   run_batch=run_batch)
             if pending is not None:  # the device is already busy with the chunk just sent
                 consume(pending)
             pending, step = (step, m), step + n
