@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -79,17 +80,23 @@ def cmd_benchmark(args) -> int:
 def cmd_evaluate(args) -> int:
     from icl_ood import baselines as bl
     from icl_ood import evaluate as ev
+    from icl_ood import sweeps as sw
     from icl_ood.checkpoint import CheckpointError
     from icl_ood.train import load_model
-    sweeps = ev.SWEEPS if args.sweep == "all" else (args.sweep,)
+    try:
+        sweeps = sw.names() if args.sweep == "all" else (sw.get(args.sweep).name,)
+    except ValueError as e:
+        print(f"icl-ood: error: --sweep: {e}", file=sys.stderr)
+        return 2
     names = None if args.baselines is None else tuple(
         n for n in args.baselines.split(",") if n and n != "none")
     mix = tuple(args.mix.split(",")) if args.mix else None
     try:
         if names is not None:
             for n in names:
-                if n not in bl.NAMES:
-                    raise ValueError(f"--baselines: unknown baseline {n!r}; known: {bl.NAMES}")
+                if n not in bl.names():
+                    raise ValueError(f"--baselines: unknown baseline {n!r}; known: "
+                                     f"{', '.join(bl.names())}")
         if mix is not None and len(mix) != 2:
             raise ValueError(f"--mix: expected family1,family2, got {args.mix!r}")
         for run_dir in args.run:
@@ -117,6 +124,8 @@ def cmd_evaluate(args) -> int:
                       "mixture posterior weight of family f" + (
                           "; task a=A is f = A*f1 + (1-A)*f2" if sweep == "convex" else ""))
                 print(ev.format_table(res, ks))
+                for note in dict.fromkeys(n.split(": ", 1)[1] for n in res.notes):
+                    print(f"note: {note}")
                 sec = res.seconds
                 base_s = sum(v for k, v in sec.items() if k not in ("model", "total"))
                 print(f"wall time: {sec['total']:.1f} s (model {sec.get('model', 0):.1f} s, "
@@ -150,6 +159,9 @@ def cmd_figures(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="icl-ood", description=__doc__)
+    p.add_argument("--plugins", metavar="MODULES",
+                   help="comma-separated modules or .py files that register function families, "
+                        "baselines or sweeps (also read from $ICL_OOD_PLUGINS)")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     def common(sp):
@@ -203,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
 
     e = sub.add_parser("evaluate", help="score runs and baselines on test sweeps (JSON lines)")
     e.add_argument("--run", action="append", required=True, help="run folder (repeatable)")
-    e.add_argument("--sweep", default="all", choices=("convex", "freq", "k", "shifts", "all"))
+    e.add_argument("--sweep", default="all",
+                   help="a registered sweep (built in: convex, freq, k, shifts) or all")
     e.add_argument("--n-prompts", type=int, default=1280, help="prompts per task")
     e.add_argument("--k", type=int, nargs="+", help="k values to print (all k are saved)")
     e.add_argument("--baselines", help="comma-separated baselines (default: all that apply; "
@@ -229,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     f.set_defaults(fn=cmd_figures)
 
     args = p.parse_args(argv)
+    if args.plugins:  # before anything looks the registries up; subprocesses inherit it
+        os.environ["ICL_OOD_PLUGINS"] = ",".join(
+            filter(None, [os.environ.get("ICL_OOD_PLUGINS"), args.plugins]))
     try:
         if getattr(args, "distributed", False):
             _init_distributed()

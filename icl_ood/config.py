@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-FAMILIES = ("linear", "sparse_linear", "relu_net", "sinusoid")
+from icl_ood.data import families
 
 
 class ConfigError(ValueError):
@@ -29,6 +29,8 @@ def _check(ok: bool, name: str, msg: str) -> None:
 def _finite(section: Any) -> None:
     """Rejects NaN/inf in every float field of a section."""
     for f in dataclasses.fields(section):
+        if f.name == "priors":
+            continue
         v = getattr(section, f.name)
         vals = v if isinstance(v, tuple) else (v,)
         for x in vals:
@@ -50,9 +52,20 @@ def _range(v: tuple, name: str, lo_min: float, strict: bool = False) -> None:
            f"must satisfy {lo_min} {'<' if strict else '<='} lo <= hi, got {v!r}")
 
 
+# Flat field names of configs written before family sections (config.json of older runs).
+LEGACY_FIELDS = {"sparsity": ("sparse_linear", "sparsity"), "relu_width": ("relu_net", "width"),
+                 "sin_amp_dist": ("sinusoid", "amp_dist"), "sin_amp": ("sinusoid", "amp"),
+                 "sin_freq": ("sinusoid", "freq"), "sin_phase": ("sinusoid", "phase")}
+
+
 @dataclass(frozen=True)
 class DataConfig:
-    """What prompts look like: x distribution, function families and the pretraining mixture."""
+    """What prompts look like: x distribution, function families and the pretraining mixture.
+
+    Each registered family's prior parameters form a section `data.<family>` (e.g.
+    `data.sinusoid.freq`), read as `cfg.sinusoid` and changed with `with_prior`; see
+    icl_ood/data/families/ for the families and their fields.
+    """
 
     dim: int = 1  # input dimension d
     n_points: int = 41  # (x, y) pairs per training prompt
@@ -61,27 +74,25 @@ class DataConfig:
     x_dist: str = "gaussian"  # "gaussian": N(0, x_scale^2 I); "uniform": U[-x_scale, x_scale]^d
     x_scale: float = 1.0
     noise_std: float = 0.0  # Gaussian label noise sigma added to every y
-    sparsity: int = 3  # nonzero coordinates of sparse_linear's w
-    relu_width: int = 100  # hidden units r of relu_net
-    sin_amp_dist: str = "rayleigh"  # "rayleigh": A ~ Rayleigh(sin_amp[1]); "uniform": U(sin_amp)
-    sin_amp: tuple[float, float] = (0.0, 1.0)
-    sin_freq: tuple[float, float] = (1.0, 1.0)  # angular frequency w ~ U(lo, hi); fixed if equal
-    sin_phase: tuple[float, float] = (0.0, 2 * math.pi)  # phase ~ U(lo, hi)
     curriculum: bool = False  # Garg et al.'s curriculum over dims and points
     curriculum_dim_start: int = 5
     curriculum_points_start: int = 11
     curriculum_every: int = 2000  # steps between curriculum increments
     curriculum_dim_inc: int = 1
     curriculum_points_inc: int = 2
+    # (family, prior section) for every registered family, filled with defaults; set them
+    # as data.<family>.<field> (or with_prior), not here.
+    priors: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         _finite(self)
         _pos_int(self.dim, "data.dim")
         _pos_int(self.n_points, "data.n_points", 2)
+        known = families.names()
         _check(isinstance(self.families, tuple) and len(self.families) > 0, "data.families",
                "must be a non-empty list of family names")
         for fam in self.families:
-            _check(fam in FAMILIES, "data.families", f"unknown family {fam!r}; known: {FAMILIES}")
+            _check(fam in known, "data.families", f"unknown family {fam!r}; known: {known}")
         _check(len(set(self.families)) == len(self.families), "data.families",
                f"must not repeat a family, got {self.families}")
         _check(isinstance(self.weights, tuple) and len(self.weights) == len(self.families),
@@ -94,16 +105,6 @@ class DataConfig:
                f"must be 'gaussian' or 'uniform', got {self.x_dist!r}")
         _check(self.x_scale > 0, "data.x_scale", f"must be > 0, got {self.x_scale}")
         _check(self.noise_std >= 0, "data.noise_std", f"must be >= 0, got {self.noise_std}")
-        _pos_int(self.sparsity, "data.sparsity")
-        _check(self.sparsity <= self.dim or "sparse_linear" not in self.families, "data.sparsity",
-               f"must be <= data.dim ({self.dim}), got {self.sparsity}")
-        _pos_int(self.relu_width, "data.relu_width")
-        _check(self.sin_amp_dist in ("rayleigh", "uniform"), "data.sin_amp_dist",
-               f"must be 'rayleigh' or 'uniform', got {self.sin_amp_dist!r}")
-        _range(self.sin_amp, "data.sin_amp", 0.0)
-        _check(self.sin_amp[1] > 0, "data.sin_amp", f"upper value must be > 0, got {self.sin_amp}")
-        _range(self.sin_freq, "data.sin_freq", 0.0, strict=True)
-        _range(self.sin_phase, "data.sin_phase", -math.inf)
         for name in ("curriculum_dim_start", "curriculum_points_start", "curriculum_every"):
             _pos_int(getattr(self, name), f"data.{name}")
         for name in ("curriculum_dim_inc", "curriculum_points_inc"):
@@ -113,6 +114,81 @@ class DataConfig:
                    f"must be <= data.dim ({self.dim}), got {self.curriculum_dim_start}")
             _check(2 <= self.curriculum_points_start <= self.n_points, "data.curriculum_points_start",
                    f"must be in [2, data.n_points={self.n_points}], got {self.curriculum_points_start}")
+        given = dict(self.priors)
+        unknown = sorted(set(given) - set(known))
+        _check(not unknown, "data", f"unknown family sections {unknown}; known: {known}")
+        full = []
+        for name in known:
+            fam = families.get(name)
+            section = given.get(name)
+            if section is None:
+                section = fam.prior()
+            _check(isinstance(section, fam.prior), f"data.{name}",
+                   f"must be a {fam.prior.__name__}, got {type(section).__name__}")
+            if fam.check is not None and name in self.families:
+                try:
+                    fam.check(section, self.dim)
+                except ValueError as e:
+                    raise ConfigError(f"data.{name}.{e}") from None
+            full.append((name, section))
+        object.__setattr__(self, "priors", tuple(full))
+
+    def __getattr__(self, name: str) -> Any:
+        """`cfg.<family>`: that family's prior section."""
+        if not name.startswith("_") and name != "priors":
+            for fam, section in self.__dict__.get("priors", ()):
+                if fam == name:
+                    return section
+        raise AttributeError(f"DataConfig has no field or family section {name!r}")
+
+    def prior(self, family: str) -> Any:
+        """The prior section of `family`."""
+        return dict(self.priors)[family]
+
+    def to_dict(self) -> dict:
+        """Fields and one nested dict per family section (data.<family>.<field>)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "priors"}
+        return {**d, **{name: dataclasses.asdict(sec) for name, sec in self.priors}}
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> DataConfig:
+        """From to_dict's form (or the flat family fields of older configs, see LEGACY_FIELDS)."""
+        raw = dict(raw)
+        nested: dict[str, dict] = {}
+        for old, (fam, fld) in LEGACY_FIELDS.items():
+            if old in raw:
+                nested.setdefault(fam, {})[fld] = raw.pop(old)
+        fields = {f.name for f in dataclasses.fields(cls)} - {"priors"}
+        known = families.names()
+        for k in list(raw):
+            if k in known and isinstance(raw[k], dict):
+                nested.setdefault(k, {}).update(raw.pop(k))
+        unknown = sorted(set(raw) - fields)
+        _check(not unknown, "data", f"unknown fields {unknown}; known: {sorted(fields)} and the "
+               f"family sections {', '.join(known)}")
+        vals = {k: _coerce(cls, k, v, f"data.{k}") for k, v in raw.items()}
+        return cls(**vals, priors=tuple((f, _section(f, v)) for f, v in nested.items()))
+
+    def with_prior(self, family: str, **changes) -> DataConfig:
+        """A copy with fields of the section data.<family> replaced (validated)."""
+        sections = dict(self.priors)
+        old = dataclasses.asdict(sections[family]) if family in sections else {}
+        sections[family] = _section(family, {**old, **changes})
+        return dataclasses.replace(self, priors=tuple(sections.items()))
+
+
+def _section(family: str, values: dict) -> Any:
+    """The prior section of `family` from field values (ConfigError naming data.<family>.X)."""
+    cls = families.get(family).prior
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - fields)
+    _check(not unknown, f"data.{family}", f"unknown fields {unknown}; known: {sorted(fields)}")
+    try:
+        return cls(**{k: _coerce(cls, k, v, f"data.{family}.{k}") for k, v in values.items()})
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"data.{family}.{e}") from None
 
 
 @dataclass(frozen=True)
@@ -196,7 +272,8 @@ class Config:
                f"must be <= model.max_points ({self.model.max_points}), got {self.data.n_points}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {"name": self.name, "data": self.data.to_dict(),
+                "model": dataclasses.asdict(self.model), "train": dataclasses.asdict(self.train)}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -209,6 +286,9 @@ class Config:
                 continue
             sec_cls = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}[f.name]
             raw = dict(d.get(f.name, {}))
+            if sec_cls is DataConfig:
+                sections["data"] = DataConfig.from_dict(raw)
+                continue
             known = {g.name for g in dataclasses.fields(sec_cls)}
             unknown = set(raw) - known
             _check(not unknown, f.name, f"unknown fields {sorted(unknown)}")
@@ -217,28 +297,45 @@ class Config:
         return cls(name=d.get("name", "custom"), **sections)
 
     def override(self, assignments: list[str]) -> Config:
-        """Returns a copy with `section.field=value` assignments applied (values parsed as JSON)."""
+        """Returns a copy with `section.field=value` assignments applied (values parsed as JSON);
+        family sections as `data.<family>.<field>=value`."""
         d = self.to_dict()
         for a in assignments:
             _check("=" in a, "--set", f"expected section.field=value, got {a!r}")
             key, raw = a.split("=", 1)
-            parts = key.strip().split(".")
-            _check(len(parts) == 2 and parts[0] in ("data", "model", "train"), "--set",
-                   f"expected data.X, model.X or train.X, got {key!r}")
-            sec, name = parts
-            _check(name in d[sec], key, f"unknown field; known: {sorted(d[sec])}")
-            d[sec][name] = _parse_value(raw.strip())
+            key = key.strip()
+            parts = key.split(".")
+            if len(parts) == 2 and parts[0] == "data" and parts[1] in LEGACY_FIELDS:
+                fam, fld = LEGACY_FIELDS[parts[1]]
+                raise ConfigError(f"{key}: renamed; expected data.{fam}.{fld}")
+            _check(len(parts) in (2, 3) and parts[0] in ("data", "model", "train"), "--set",
+                   f"expected data.X, data.FAMILY.X, model.X or train.X, got {key!r}")
+            *path, name = parts
+            node = d
+            for p in path:
+                _check(isinstance(node.get(p), dict), key,
+                       f"unknown section {p!r}; known: {sorted(k for k, v in node.items() if isinstance(v, dict))}")
+                node = node[p]
+            _check(name in node, key, f"unknown field; known: {sorted(node)}")
+            node[name] = _parse_value(raw.strip())
         return Config.from_dict(d)
 
     def diff(self, other: Config) -> list[str]:
         """Fields (section.name) whose values differ between two configs."""
-        a, b = self.to_dict(), other.to_dict()
-        out = []
-        for sec in ("data", "model", "train"):
-            for k in a[sec]:
-                if a[sec][k] != b[sec].get(k):
-                    out.append(f"{sec}.{k}: {b[sec].get(k)!r} -> {a[sec][k]!r}")
-        return out
+        a, b = _flat(self.to_dict()), _flat(other.to_dict())
+        return [f"{k}: {b.get(k)!r} -> {v!r}" for k, v in a.items()
+                if k != "name" and v != b.get(k)]
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    """{"data.sinusoid.freq": ..., ...} from nested dicts."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def _parse_value(raw: str) -> Any:

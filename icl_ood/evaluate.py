@@ -30,109 +30,12 @@ import numpy as np
 from flax import nnx
 
 from icl_ood import baselines as bl
-from icl_ood.config import FAMILIES, DataConfig
-from icl_ood.data import families, prompts
+from icl_ood import sweeps
+from icl_ood.config import DataConfig
+from icl_ood.tasks import Task, draw, skew_sqrt  # noqa: F401  (the API: ev.Task, ev.draw)
 
-SWEEPS = ("convex", "freq", "k", "shifts")
-A_GRID = tuple(round(0.1 * i, 1) for i in range(11))
 ROW_FIELDS = ("run", "sweep", "step", "predictor", "task", "family", "a", "freq", "k", "error",
               "lower", "upper", "normalized", "norm_lower", "norm_upper", "n_prompts")
-
-
-@dataclass(frozen=True)
-class Task:
-    """Test prompts: one pure `family`, or `mix` = (family1, family2, a) for
-    f = a * f1 + (1 - a) * f2 with f1, f2 drawn independently from their priors.
-
-    The other fields override the run's DataConfig (None: keep the pretraining value).
-    `y_scale` multiplies f (for linear families, the same as scaling w; the noise is not scaled);
-    `x_skew` draws x ~ N(0, S) with a random eigenbasis and eigenvalues proportional to 1/i^2,
-    trace d (Garg et al.'s skewed covariance; the identity when d = 1).
-    """
-
-    family: str | None = None
-    mix: tuple[str, str, float] | None = None
-    sin_freq: tuple[float, float] | None = None
-    sin_amp: tuple[float, float] | None = None
-    sin_amp_dist: str | None = None
-    sin_phase: tuple[float, float] | None = None
-    noise_std: float | None = None
-    x_dist: str | None = None
-    x_scale: float | None = None
-    y_scale: float = 1.0
-    x_skew: bool = False
-    n_points: int | None = None
-    n_prompts: int = 1280
-    name: str = ""
-
-    def __post_init__(self) -> None:
-        if (self.family is None) == (self.mix is None):
-            raise ValueError("Task: give exactly one of family= or mix=(family1, family2, a)")
-        for f in self.families:
-            if f not in FAMILIES:
-                raise ValueError(f"Task: unknown family {f!r}; known: {FAMILIES}")
-        if self.mix is not None:
-            a = self.mix[2]
-            if len(self.mix) != 3 or not (isinstance(a, (int, float)) and 0.0 <= a <= 1.0):
-                raise ValueError(f"Task: convex weight a must be in [0, 1], got {self.mix!r}")
-            if self.mix[0] == self.mix[1]:
-                raise ValueError(f"Task: mix needs two different families, got {self.mix!r}")
-        if not (isinstance(self.n_prompts, int) and self.n_prompts >= 2):
-            raise ValueError(f"Task: n_prompts must be an integer >= 2, got {self.n_prompts!r}")
-        if not (math.isfinite(self.y_scale) and self.y_scale > 0):
-            raise ValueError(f"Task: y_scale must be > 0, got {self.y_scale}")
-
-    @property
-    def families(self) -> tuple[str, ...]:
-        return (self.family,) if self.family is not None else tuple(self.mix[:2])
-
-    @property
-    def a(self) -> float | None:
-        return None if self.mix is None else float(self.mix[2])
-
-    @property
-    def label(self) -> str:
-        """A short description, e.g. 'a=0.3' or 'sinusoid freq=2'."""
-        return self.name or (self.family if self.mix is None else f"a={self.a:g}")
-
-    def data_config(self, base: DataConfig) -> DataConfig:
-        """The run's DataConfig with this task's overrides (validated by DataConfig)."""
-        over = {f: getattr(self, f) for f in ("sin_freq", "sin_amp", "sin_amp_dist", "sin_phase",
-                                              "noise_std", "x_dist", "x_scale", "n_points")
-                if getattr(self, f) is not None}
-        fams = self.families
-        return dataclasses.replace(base, families=fams, weights=(1.0 / len(fams),) * len(fams),
-                                   **over)
-
-
-def skew_sqrt(key: jax.Array, d: int) -> jax.Array:
-    """S^{1/2}_DxD for Garg's skewed covariance: random eigenbasis, eigenvalues ~ 1/i^2, trace d."""
-    q, _ = jnp.linalg.qr(jax.random.normal(key, (d, d)))
-    lam = 1.0 / jnp.arange(1, d + 1) ** 2
-    lam = lam * d / lam.sum()
-    return (q * jnp.sqrt(lam)) @ q.T
-
-
-def draw(key: jax.Array, task: Task, cfg: DataConfig) -> tuple[jax.Array, jax.Array]:
-    """Prompts (xs_BxNxD, ys_BxN) of a task; `cfg` is `task.data_config(run's data config)`."""
-    n = cfg.n_points
-    if task.mix is None:
-        xs, ys, params = prompts.sample_family(key, task.family, task.n_prompts, cfg, n)
-
-        def clean(x):
-            return families.get(task.family).apply(params, x)
-    else:
-        f1, f2, a = task.mix
-        xs, ys, (p1, p2) = prompts.sample_convex(key, task.n_prompts, cfg, f1, f2, a, n)
-
-        def clean(x):
-            return a * families.get(f1).apply(p1, x) + (1 - a) * families.get(f2).apply(p2, x)
-    if not task.x_skew and task.y_scale == 1.0:
-        return xs, ys
-    noise = ys - clean(xs)  # reuse the drawn label noise for the shifted function / inputs
-    if task.x_skew:
-        xs = xs @ skew_sqrt(jax.random.fold_in(key, 7), cfg.dim)
-    return xs, task.y_scale * clean(xs) + noise
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -189,11 +92,13 @@ def summarize(err_MxPxK: np.ndarray, y2_PxK: np.ndarray, counts_RxP: np.ndarray)
 
 @dataclass
 class EvalResult:
-    """Tidy rows (one per predictor and k), Bayes family-weight rows, and seconds spent."""
+    """Tidy rows (one per predictor and k), Bayes family-weight rows, seconds spent, and one
+    line per default baseline that was skipped (with why)."""
 
     rows: list[dict]
     weight_rows: list[dict]
     seconds: dict[str, float]
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
 def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
@@ -203,7 +108,8 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
     """Scores the model (if given) and the baselines on one draw of the task's prompts.
 
     `data_cfg` is the pretraining DataConfig of the run (the Bayes-mixture prior, and the base of
-    the task's overrides); `baselines` None means every applicable one (bl.DEFAULT), () none.
+    the task's overrides); `baselines` None means every applicable default one (the others are
+    named in EvalResult.notes), () none.
     Rows carry ROW_FIELDS; k runs over 0..n_points-1.
     """
     key = jax.random.key(0) if key is None else key
@@ -219,7 +125,8 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
         t0 = time.perf_counter()
         preds["model"] = model_predict(model, xs, ys)
         seconds["model"] = time.perf_counter() - t0
-    for b in bl.for_task(data_cfg, cfg, task.families, baselines, opts):
+    notes: list[str] = []
+    for b in bl.for_task(data_cfg, cfg, task.families, baselines, opts, notes):
         t0 = time.perf_counter()
         preds[b.name], aux = b.predict(xs, ys)
         seconds[b.name] = time.perf_counter() - t0
@@ -230,11 +137,7 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
     err = np.stack([np.square(preds[n] - ys_PxK) for n in names])
     counts = bootstrap_counts(task.n_prompts, n_boot, boot_seed)
     s = summarize(err, np.square(ys_PxK), counts)
-    freq = cfg.sin_freq[0] if "sinusoid" in task.families and cfg.sin_freq[0] == cfg.sin_freq[1] \
-        else None
-    base = {"run": run, **(meta or {}), "task": task.label,
-            "family": task.family or f"convex({task.mix[0]},{task.mix[1]})", "a": task.a,
-            "freq": freq}
+    base = {"run": run, **(meta or {}), **task.describe(cfg)}
     rows = [{**base, "predictor": n, "k": k,
              **{f: float(s[f][i, k]) for f in ("error", "lower", "upper", "normalized",
                                               "norm_lower", "norm_upper")},
@@ -247,48 +150,15 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
         weight_rows += [{**base, "component": fam, "k": k, "weight": float(w_PxK[:, k].mean()),
                          "lower": float(lo[k]), "upper": float(hi[k]),
                          "n_prompts": task.n_prompts} for k in range(w_PxK.shape[1])]
-    return EvalResult(rows, weight_rows, seconds)
+    return EvalResult(rows, weight_rows, seconds, [f"{task.label}: {n}" for n in notes])
 
 
 # ------------------------------------------------------------------------------------ sweeps
 
-def freq_grid(cfg: DataConfig) -> tuple[float, ...]:
-    """Sinusoid frequencies from 4x below to 4x above the pretraining range."""
-    lo, hi = cfg.sin_freq
-    vals = [lo * f for f in (0.25, 0.5, 0.75)] + list(np.linspace(lo, hi, 3)) + \
-        [hi * f for f in (1.25, 1.5, 2.0, 3.0, 4.0)]
-    return tuple(sorted({round(float(v), 4) for v in vals}))
-
-
 def sweep_tasks(cfg: DataConfig, sweep: str, n_prompts: int = 1280,
                 mix: tuple[str, str] | None = None) -> list[Task]:
-    """The tasks of a sweep for a run pretrained on `cfg` (see SWEEPS)."""
-    if sweep == "convex":
-        if mix is None and len(cfg.families) < 2:
-            raise ValueError("convex sweep: the run has one family; pass mix=(family1, family2)")
-        f1, f2 = mix or cfg.families[:2]
-        return [Task(mix=(f1, f2, a), n_prompts=n_prompts, name=f"a={a:g}") for a in A_GRID]
-    if sweep == "freq":
-        return [Task(family="sinusoid", sin_freq=(f, f), n_prompts=n_prompts, name=f"freq={f:g}")
-                for f in freq_grid(cfg)]
-    if sweep == "k":
-        return [Task(family=f, n_prompts=n_prompts) for f in cfg.families]
-    if sweep == "shifts":
-        out = []
-        for f in cfg.families:
-            out += [Task(family=f, n_prompts=n_prompts, name=f"{f} in-dist"),
-                    Task(family=f, x_scale=cfg.x_scale * 0.5, n_prompts=n_prompts,
-                         name=f"{f} x*0.5"),
-                    Task(family=f, x_scale=cfg.x_scale * 2, n_prompts=n_prompts, name=f"{f} x*2"),
-                    Task(family=f, y_scale=0.5, n_prompts=n_prompts, name=f"{f} y*0.5"),
-                    Task(family=f, y_scale=2.0, n_prompts=n_prompts, name=f"{f} y*2"),
-                    Task(family=f, noise_std=0.1, n_prompts=n_prompts, name=f"{f} noise0.1"),
-                    Task(family=f, noise_std=0.5, n_prompts=n_prompts, name=f"{f} noise0.5")]
-            if cfg.dim > 1:
-                out.append(Task(family=f, x_skew=True, x_dist="gaussian", n_prompts=n_prompts,
-                                name=f"{f} skew"))
-        return out
-    raise ValueError(f"unknown sweep {sweep!r}; known: {SWEEPS + ('all',)}")
+    """The tasks of a sweep (see icl_ood.sweeps) for a run pretrained on `cfg`."""
+    return sweeps.get(sweep).tasks(cfg, n_prompts, mix)
 
 
 def run_sweep(run_dir: str | Path, sweep: str, *, n_prompts: int = 1280, seed: int = 0,
@@ -302,13 +172,14 @@ def run_sweep(run_dir: str | Path, sweep: str, *, n_prompts: int = 1280, seed: i
     model, cfg, step = model_and_cfg or load_model(run_dir)
     tasks = sweep_tasks(cfg.data, sweep, n_prompts, mix)
     key = jax.random.fold_in(jax.random.key(seed), 0)
-    rows, wrows, seconds = [], [], {}
+    rows, wrows, seconds, notes = [], [], {}, []
     t0 = time.perf_counter()
     for task in tasks:
         r = evaluate(model, cfg.data, task, baselines, key, opts=opts, n_boot=n_boot,
                      run=run_dir.name, meta={"sweep": sweep, "step": step})
         rows += r.rows
         wrows += r.weight_rows
+        notes += r.notes
         for k, v in r.seconds.items():
             seconds[k] = seconds.get(k, 0.0) + v
     seconds["total"] = time.perf_counter() - t0
@@ -317,7 +188,7 @@ def run_sweep(run_dir: str | Path, sweep: str, *, n_prompts: int = 1280, seed: i
         out.mkdir(parents=True, exist_ok=True)
         _write_jsonl(out / f"{sweep}.jsonl", rows)
         _write_jsonl(out / f"{sweep}_bayes_weights.jsonl", wrows)
-    return EvalResult(rows, wrows, seconds)
+    return EvalResult(rows, wrows, seconds, notes)
 
 
 def example_tasks(cfg: DataConfig, mix: tuple[str, ...]) -> list[Task]:
@@ -327,9 +198,10 @@ def example_tasks(cfg: DataConfig, mix: tuple[str, ...]) -> list[Task]:
     if len(mix) == 2:
         out += [Task(mix=(mix[0], mix[1], a), n_prompts=2, name=f"a={a:g}") for a in (1.0, 0.5, 0.0)]
     if "sinusoid" in mix or "sinusoid" in cfg.families:
-        lo, hi = cfg.sin_freq
+        lo, hi = cfg.sinusoid.freq
         for f in (lo / 2, (lo + hi) / 2, hi * 2) if len(mix) < 2 else (hi * 2,):
-            out.append(Task(family="sinusoid", sin_freq=(f, f), n_prompts=2, name=f"freq={f:g}"))
+            out.append(Task(family="sinusoid", priors=(("sinusoid.freq", (f, f)),), n_prompts=2,
+                            name=f"w={f:g}"))
     return out
 
 
@@ -348,8 +220,7 @@ def example_curves(model: nnx.Module, data_cfg: DataConfig, mix: tuple[str, ...]
         xs, ys = np.asarray(xs[0], np.float64), np.asarray(ys[0], np.float64)
         order = max(ks) + np.argsort(xs[max(ks):, 0])
         gx, gy = xs[order], ys[order]
-        rec = {"task": task.label, "family": task.family or "convex", "a": task.a,
-               "freq": cfg.sin_freq[0] if "sinusoid" in task.families else None,
+        rec = {**task.describe(cfg), "family": task.family or "convex",
                "context_x": xs[:max(ks), 0].tolist(), "context_y": ys[:max(ks)].tolist(),
                "grid_x": gx[:, 0].tolist(), "truth": gy.tolist(), "k": {}}
         for k in ks:

@@ -72,7 +72,7 @@ EXPERIMENTS = {e.name: e for e in (
                     ('data.families=["sinusoid"]', "data.weights=[1.0]")),
                 Run("sin_range", "pretrained on sinusoids, w ~ U[0.5, 1.5]",
                     ('data.families=["sinusoid"]', "data.weights=[1.0]",
-                     "data.sin_freq=[0.5, 1.5]"))),
+                     "data.sinusoid.freq=[0.5, 1.5]"))),
                sweeps=("freq", "k"), mix=None),
     Experiment("selection", "Model selection at d = 20 (Garg et al.'s families): dense + sparse "
                "linear, dense linear + 2-layer ReLU nets, and the same with the ReLU family rarely "

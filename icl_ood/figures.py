@@ -201,7 +201,7 @@ def fig_convex(data, out: Path) -> list[Path]:
 def _shade_training_freq(ax, run) -> None:
     dc = run["config"]["data"]
     if "sinusoid" in pretrained_on(dc):
-        lo_w, hi_w = dc["sin_freq"]
+        lo_w, hi_w = dc["sinusoid"]["freq"]
         if hi_w > lo_w:
             ax.axvspan(lo_w, hi_w, color="gold", alpha=0.25, lw=0, label="pretraining frequencies")
         else:

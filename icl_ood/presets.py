@@ -16,10 +16,19 @@ import math
 
 from icl_ood.config import Config, ConfigError, DataConfig, ModelConfig, TrainConfig
 
-LINEAR_SINE_1D = DataConfig(
-    dim=1, n_points=41, families=("linear", "sinusoid"), weights=(0.5, 0.5),
-    x_dist="uniform", x_scale=3.0, sin_amp_dist="rayleigh", sin_amp=(0.0, 1.0),
-    sin_freq=(1.0, 1.0), sin_phase=(0.0, 2 * math.pi))
+
+def linear_sine_1d() -> DataConfig:
+    """The 1-D linear + sinusoid data of the module docstring."""
+    return DataConfig(dim=1, n_points=41, families=("linear", "sinusoid"), weights=(0.5, 0.5),
+                      x_dist="uniform", x_scale=3.0).with_prior(
+        "sinusoid", amp_dist="rayleigh", amp=(0.0, 1.0), freq=(1.0, 1.0), phase=(0.0, 2 * math.pi))
+
+
+def __getattr__(name: str):
+    """LINEAR_SINE_1D, built on first use (building a config imports the families, and jax)."""
+    if name == "LINEAR_SINE_1D":
+        return linear_sine_1d()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def tiny() -> Config:
@@ -57,7 +66,7 @@ def demo() -> Config:
     """
     return Config(
         name="demo",
-        data=LINEAR_SINE_1D,
+        data=linear_sine_1d(),
         model=ModelConfig(n_layers=3, n_heads=4, d_model=64, max_points=41),
         train=TrainConfig(steps=4000, batch_size=64, lr=2e-3, schedule="cosine",
                           warmup_steps=100, grad_clip=1.0, steps_per_dispatch=50,
@@ -80,7 +89,7 @@ def colab() -> Config:
     """
     return Config(
         name="colab",
-        data=LINEAR_SINE_1D,
+        data=linear_sine_1d(),
         model=ModelConfig(n_layers=4, n_heads=4, d_model=128, max_points=41),
         train=TrainConfig(steps=20_000, batch_size=64, lr=1e-3, schedule="cosine",
                           warmup_steps=200, grad_clip=1.0, steps_per_dispatch=50,
@@ -103,7 +112,7 @@ def paper() -> Config:
     """
     return Config(
         name="paper",
-        data=LINEAR_SINE_1D,
+        data=linear_sine_1d(),
         model=ModelConfig(n_layers=12, n_heads=8, d_model=256, max_points=101),
         train=TrainConfig(steps=500_000, batch_size=64, lr=1e-4, schedule="constant",
                           steps_per_dispatch=100, log_every=1000, ckpt_every=10_000),

@@ -82,7 +82,7 @@ def freq_section(run) -> list[str]:
     lines = [[f"{w:g}"] + [_f(_val(rows, p, k, freq=w)) for p in
                            ("model", "bayes_mixture", "sin_ls_known")] for w in freqs]
     dc = run["config"]["data"]
-    lo, hi = dc["sin_freq"]
+    lo, hi = dc["sinusoid"]["freq"]
     inside = [_val(rows, "model", k, freq=w) for w in freqs if lo <= w <= hi]
     outside = [(w, _val(rows, "model", k, freq=w)) for w in freqs if not lo <= w <= hi]
     out = [f"Normalized error on pure sinusoids A sin(w x + phase) at k = {k}:", ""]

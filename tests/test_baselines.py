@@ -12,6 +12,8 @@ from icl_ood import baselines as bl
 from icl_ood.baselines import bayes, prefix
 from icl_ood.config import DataConfig
 from icl_ood.data import families, prompts
+from icl_ood.data.families.linear import x_features
+from icl_ood.data.families.relu_net import arccos1_kernel
 from icl_ood.presets import LINEAR_SINE_1D
 
 KEY = jax.random.key(0)
@@ -104,15 +106,15 @@ def test_joint_oracle_fits_convex_combinations_but_the_mixture_does_not():
 
 
 def test_sinusoid_least_squares_known_and_grid():
-    cfg = dataclasses.replace(LINEAR_SINE_1D, families=("sinusoid",), weights=(1.0,),
-                              sin_freq=(1.5, 1.5))
+    cfg = dataclasses.replace(LINEAR_SINE_1D, families=("sinusoid",), weights=(1.0,)).with_prior(
+        "sinusoid", freq=(1.5, 1.5))
     xs, ys, _ = prompts.sample_family(KEY, "sinusoid", 64, cfg)
     known, _ = predict("sin_ls_known", xs, ys, cfg, cfg, ("sinusoid",))
     grid, _ = predict("sin_ls_grid", xs, ys, cfg, cfg, ("sinusoid",))
     np.testing.assert_allclose(known[:, 2:], np.asarray(ys)[:, 2:], atol=1e-4)
     np.testing.assert_allclose(grid[:, 4:], np.asarray(ys)[:, 4:], atol=1e-4)  # 1.5 is on the grid
     with pytest.raises(bl.NotApplicable, match="not fixed"):
-        bl.make("sin_ls_known", cfg, dataclasses.replace(cfg, sin_freq=(1.0, 2.0)), ("sinusoid",))
+        bl.make("sin_ls_known", cfg, cfg.with_prior("sinusoid", freq=(1.0, 2.0)), ("sinusoid",))
 
 
 def test_knn_on_hand_made_data():
@@ -132,7 +134,8 @@ def test_averaging_on_hand_made_data():
 
 
 def test_lasso_beats_least_squares_on_sparse_and_zero_for_huge_alpha():
-    cfg = DataConfig(dim=10, n_points=11, families=("sparse_linear",), weights=(1.0,), sparsity=2)
+    cfg = DataConfig(dim=10, n_points=11, families=("sparse_linear",), weights=(1.0,)).with_prior(
+        "sparse_linear", sparsity=2)
     xs, ys, _ = prompts.sample_family(KEY, "sparse_linear", 256, cfg)
     fams = ("sparse_linear",)
     lasso, _ = predict("lasso", xs, ys, cfg, fams=fams)
@@ -144,7 +147,8 @@ def test_lasso_beats_least_squares_on_sparse_and_zero_for_huge_alpha():
 
 
 def test_sparse_support_enumeration_is_exact_bayes():
-    cfg = DataConfig(dim=4, n_points=9, families=("sparse_linear",), weights=(1.0,), sparsity=1)
+    cfg = DataConfig(dim=4, n_points=9, families=("sparse_linear",), weights=(1.0,)).with_prior(
+        "sparse_linear", sparsity=1)
     comps, exact = bayes.mixture_components(cfg)
     assert exact and len(comps) == 4
     xs, ys, _ = prompts.sample_family(KEY, "sparse_linear", 64, cfg)
@@ -163,7 +167,7 @@ def test_relu_gd_learns_something():
     assert np.all(p[:, 0] == 0) and nerr(p, ys)[-3:].mean() < 0.5
 
 
-@pytest.mark.parametrize("name", bl.NAMES)
+@pytest.mark.parametrize("name", bl.names())
 def test_baselines_are_causal(name):
     """Prediction i depends on pairs < i and x_i only: change y_i and everything after i."""
     fams = {"lasso": ("linear",), "relu_gd": ("relu_net",)}.get(name, ("linear", "sinusoid"))
@@ -195,18 +199,18 @@ def test_bad_names():
 def test_arccos_kernel_is_the_covariance_of_relu_nets_by_monte_carlo():
     """Cov(f(x), f(x')) over sampled nets (any width r: here 10) equals the order-1 arc-cosine
     kernel at parallel, antiparallel, orthogonal and generic pairs and on the diagonal."""
-    cfg = DataConfig(dim=3, families=("relu_net",), weights=(1.0,), relu_width=10)
+    cfg = DataConfig(dim=3, families=("relu_net",), weights=(1.0,)).with_prior("relu_net", width=10)
     x = np.array([[1.0, 0, 0], [2.0, 0, 0], [-1.0, 0, 0], [0, 1.5, 0], [0.5, -0.3, 1.2],
                   [-0.7, 0.4, 0.1]])
     m = 100_000
     fam = families.get("relu_net")
-    f = np.asarray(fam.apply(fam.sample(jax.random.key(1), m, cfg),
+    f = np.asarray(fam.apply(fam.sample(jax.random.key(1), m, cfg.dim, cfg.relu_net),
                              jnp.broadcast_to(jnp.asarray(x, jnp.float32), (m,) + x.shape)),
                    np.float64)
     prod = f[:, :, None] * f[:, None, :]  # E f = 0, so E[f f'] is the covariance
     se = prod.std(0) / math.sqrt(m)
     with jax.enable_x64(True):
-        k = np.asarray(bayes.arccos1_kernel(jnp.asarray(x)))
+        k = np.asarray(arccos1_kernel(jnp.asarray(x)))
     np.testing.assert_allclose(np.diag(k), np.sum(x * x, 1), rtol=1e-12)  # Var f(x) = |x|^2
     assert k[0, 2] == 0 and abs(k[0, 3] - 1.5 / math.pi) < 1e-12  # antiparallel, orthogonal
     assert np.all(np.abs(prod.mean(0) - k) < 4 * se), (prod.mean(0) - k) / se
@@ -221,14 +225,14 @@ def _linear_prompts(b=6, n=30, d=4, seed=0):
 @pytest.mark.parametrize("nvar,tol", [(0.3, 1e-10), (1e-4, 1e-8)])
 def test_gp_with_the_linear_kernel_equals_bayesian_linear_regression(nvar, tol):
     xs, ys = _linear_prompts()
-    comp = bayes.Component("linear", (("x", (0, 1, 2, 3)),), (1.0,) * 4, 0.0)
+    comp = bayes.Component("linear", (x_features((0, 1, 2, 3)),), (1.0,) * 4, 0.0)
     with jax.enable_x64(True):
         xs, ys = jnp.asarray(xs), jnp.asarray(ys)
         m_blr, ev_blr = jax.jit(prefix.blr_log_evidence)(xs, ys, jnp.ones(4), nvar)
         m_gp, ev_gp = jax.jit(prefix.gp_log_evidence)(bayes.component_covariance(comp, xs), ys,
                                                       nvar)
         # A mixture through either path of predict_components (a sparse-like pair of supports).
-        pair = [comp, comp._replace(pieces=(("x", (0, 2)),), prior_var=(1.0, 2.0))]
+        pair = [comp, comp._replace(features=(x_features((0, 2)),), prior_var=(1.0, 2.0))]
         by_path = [bayes.predict_components(pair, xs, ys, nvar, path) for path in ("blr", "gp")]
         assert float(jnp.abs(ev_blr).max()) > 10  # a real log evidence, not a trivial one
     np.testing.assert_allclose(m_gp, m_blr, rtol=0, atol=tol)
@@ -244,16 +248,17 @@ def test_relu_gp_components_in_the_mixture_and_the_joint_class():
     cfg = DataConfig(dim=3, families=("linear", "relu_net"), weights=(0.9, 0.1))
     comps, exact = bayes.mixture_components(cfg)
     assert not exact and [(c.family, c.kernels) for c in comps] == [
-        ("linear", ()), ("relu_net", ("arccos1",))]
+        ("linear", ()), ("relu_net", (arccos1_kernel,))]
     assert abs(comps[1].log_weight - math.log(0.1)) < 1e-12
     (joint,), exact = bayes.joint_components(cfg, ("linear", "relu_net"))
-    assert not exact and joint.kernels == ("arccos1",) and joint.pieces == (("x", (0, 1, 2)),)
+    assert not exact and joint.kernels == (arccos1_kernel,) and len(joint.features) == 1
+    assert joint.features[0].keywords == {"idx": (0, 1, 2)}
     (relu,), _ = bayes.joint_components(cfg, ("relu_net",))
-    assert relu.pieces == () and relu.kernels == ("arccos1",)
+    assert relu.features == () and relu.kernels == (arccos1_kernel,)
     with jax.enable_x64(True):
         xs = jnp.asarray(np.random.default_rng(0).normal(size=(2, 5, 3)))
         k_sum = bayes.component_covariance(joint, xs)
-        ref = bayes.arccos1_kernel(xs) + jnp.einsum("bnd,bmd->bnm", xs, xs)
+        ref = arccos1_kernel(xs) + jnp.einsum("bnd,bmd->bnm", xs, xs)
         np.testing.assert_allclose(k_sum, ref, rtol=1e-12)
     b = bl.make("bayes_mixture", cfg, cfg, ("relu_net",))
     assert "1 Gaussian process" in b.note and "approximate" in b.note

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from icl_ood.config import DataConfig
+from icl_ood.config import LEGACY_FIELDS, DataConfig
 from icl_ood.data import families, prompts
 
 KEY = jax.random.key(0)
@@ -16,7 +16,14 @@ KEY = jax.random.key(0)
 def cfg_for(**kw):
     base = {"dim": 4, "n_points": 16, "families": ("linear",), "weights": (1.0,)}
     base.update(kw)
-    return DataConfig(**base)
+    priors = {fam: {} for fam in ("sparse_linear", "relu_net", "sinusoid")}
+    for old, (fam, fld) in LEGACY_FIELDS.items():  # the families' fields by their short names
+        if old in base:
+            priors[fam][fld] = base.pop(old)
+    cfg = DataConfig(**base)
+    for fam, vals in priors.items():
+        cfg = cfg.with_prior(fam, **vals) if vals else cfg
+    return cfg
 
 
 @pytest.mark.parametrize("fam", ["linear", "sparse_linear", "relu_net", "sinusoid"])

@@ -10,7 +10,7 @@ from flax import nnx
 
 from icl_ood import evaluate as ev
 from icl_ood import presets
-from icl_ood.baselines import simple
+from icl_ood.baselines import averaging
 from icl_ood.cli import main
 from icl_ood.config import DataConfig
 from icl_ood.presets import LINEAR_SINE_1D
@@ -27,7 +27,7 @@ class AveragingModel(nnx.Module):
         self.pos = nnx.Embed(2 * max_points, 1, rngs=nnx.Rngs(0))
 
     def __call__(self, xs_BxNxD, ys_BxN):
-        return simple.averaging_predict(xs_BxNxD, ys_BxN)
+        return averaging.averaging_predict(xs_BxNxD, ys_BxN)
 
 
 def by(rows, predictor):
@@ -118,15 +118,17 @@ def test_task_overrides_y_scale_and_skew():
     expect = np.array([1, 1 / 4, 1 / 9]) * 3 / (1 + 1 / 4 + 1 / 9)
     np.testing.assert_allclose(eig, expect, rtol=0.05)
     assert base.data_config(cfg).families == ("linear",)
-    tcfg = ev.Task(family="sinusoid", sin_freq=(2.0, 2.0)).data_config(LINEAR_SINE_1D)
-    assert tcfg.sin_freq == (2.0, 2.0) and tcfg.x_scale == 3.0
+    tcfg = ev.Task(family="sinusoid", priors=(("sinusoid.freq", (2.0, 2.0)),)).data_config(
+        LINEAR_SINE_1D)
+    assert tcfg.sinusoid.freq == (2.0, 2.0) and tcfg.x_scale == 3.0
 
 
 def test_sweep_task_lists():
     conv = ev.sweep_tasks(LINEAR_SINE_1D, "convex", 10)
     assert [t.a for t in conv] == pytest.approx([0.1 * i for i in range(11)])
     assert conv[0].families == ("linear", "sinusoid")
-    freqs = [t.sin_freq[0] for t in ev.sweep_tasks(LINEAR_SINE_1D, "freq", 10)]
+    freqs = [t.data_config(LINEAR_SINE_1D).sinusoid.freq[0]
+             for t in ev.sweep_tasks(LINEAR_SINE_1D, "freq", 10)]
     assert min(freqs) <= 0.25 and max(freqs) >= 4 and 1.0 in freqs
     shifts = ev.sweep_tasks(DataConfig(dim=3), "shifts", 10)
     assert any(t.x_skew for t in shifts) and len({t.label for t in shifts}) == len(shifts)

@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from icl_ood import presets
 from icl_ood import train as tr
 from icl_ood.cli import main
-from icl_ood.config import FAMILIES, ConfigError
+from icl_ood.config import ConfigError
+from icl_ood.data import families
 from icl_ood.evaluate import Task, run_sweep
 from icl_ood.train import TrainingDiverged, load_model, train
 
@@ -320,7 +321,7 @@ def _floats(field, bad):
 _NAME = st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12)
 _NAN = st.just(float("nan"))
 INVALID = st.one_of(
-    _ints(["data.dim", "data.relu_width", "data.sparsity", "model.n_layers", "model.n_heads",
+    _ints(["data.dim", "data.relu_net.width", "data.sparse_linear.sparsity", "model.n_layers", "model.n_heads",
            "model.d_model", "model.mlp_ratio", "model.max_points", "train.steps",
            "train.batch_size", "train.steps_per_dispatch", "train.log_every", "train.ckpt_every",
            "train.keep_ckpts"], 0),
@@ -335,7 +336,7 @@ INVALID = st.one_of(
     _floats("data.noise_std", st.floats(max_value=-1e-9) | _NAN | st.just(float("inf"))),
     _floats("train.grad_clip", st.floats(max_value=-1e-9) | _NAN),
     st.tuples(st.floats(max_value=0.0, allow_nan=False), st.floats(0.1, 5)).map(
-        lambda t: ([f"data.sin_freq={json.dumps(list(t))}"], "data.sin_freq")),
+        lambda t: ([f"data.sinusoid.freq={json.dumps(list(t))}"], "data.sinusoid.freq")),
     st.tuples(st.integers(2, 16), st.integers(1, 200)).filter(lambda t: t[1] % t[0]).map(
         lambda t: ([f"model.n_heads={t[0]}", f"model.d_model={t[1]}"], "model.d_model")),
     st.floats(allow_nan=True).filter(lambda w: not abs(w - 1) < 1e-6).map(
@@ -344,10 +345,11 @@ INVALID = st.one_of(
         lambda t: min(t) < 0 or abs(sum(t) - 1) > 1e-6).map(
         lambda t: (['data.families=["linear","sinusoid"]', f"data.weights={json.dumps(list(t))}"],
                    "data.weights")),
-    _NAME.filter(lambda s: s not in FAMILIES).map(
+    _NAME.filter(lambda s: s not in families.names()).map(
         lambda s: ([f'data.families=["{s}"]'], "data.families")),
     st.sampled_from(["train.steps=1.5", "model.n_layers=two", "train.lr=fast",
-                     "data.curriculum=1", "data.sin_freq=[1]", "data.sin_freq=[2, 1]"]).map(
+                     "data.curriculum=1", "data.sinusoid.freq=[1]",
+                     "data.sinusoid.freq=[2, 1]", "data.sin_freq=[1, 1]"]).map(
         lambda a: ([a], a.split("=")[0])),
     _NAME.map(lambda s: ([f"train.{s}x=1"], f"train.{s}x")),  # unknown field
 )
@@ -380,8 +382,8 @@ def test_invalid_input_fails_fast_naming_the_field(bad, tmp_path, capsys):
 def test_invalid_evaluation_tasks(a, f):
     with pytest.raises(ValueError, match=r"a must be in \[0, 1\]"):
         Task(mix=("linear", "sinusoid", a))
-    with pytest.raises(ConfigError, match=r"^data\.sin_freq: must"):
-        Task(family="sinusoid", sin_freq=(f, 1.0)).data_config(CFG.data)
+    with pytest.raises(ConfigError, match=r"^data\.sinusoid\.freq: must"):
+        Task(family="sinusoid", priors=(("sinusoid.freq", (f, 1.0)),)).data_config(CFG.data)
 
 
 # ------------------------------------------------------------------------- files and disks

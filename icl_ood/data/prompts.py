@@ -34,7 +34,7 @@ def sample_family(key: jax.Array, family: str, batch: int, cfg: DataConfig, n: i
     kx, kf, kn = jax.random.split(key, 3)
     xs = sample_xs(kx, batch, n or cfg.n_points, cfg)
     fam = families.get(family)
-    params = fam.sample(kf, batch, cfg)
+    params = fam.sample(kf, batch, cfg.dim, cfg.prior(family))
     return xs, add_noise(kn, fam.apply(params, xs), cfg), params
 
 
@@ -58,7 +58,8 @@ def sample_mixture(key: jax.Array, batch: int, cfg: DataConfig, active_dims=None
     ys = jnp.zeros(xs.shape[:2])
     for i, (name, kf) in enumerate(zip(cfg.families, kfs)):
         fam = families.get(name)
-        ys = jnp.where((family_B == i)[:, None], fam.apply(fam.sample(kf, batch, cfg), xs), ys)
+        params = fam.sample(kf, batch, cfg.dim, cfg.prior(name))
+        ys = jnp.where((family_B == i)[:, None], fam.apply(params, xs), ys)
     return xs, add_noise(kn, ys, cfg), family_B
 
 
@@ -70,7 +71,8 @@ def sample_convex(key: jax.Array, batch: int, cfg: DataConfig, family1: str, fam
     kx, k1, k2, kn = jax.random.split(key, 4)
     xs = sample_xs(kx, batch, n or cfg.n_points, cfg)
     f1, f2 = families.get(family1), families.get(family2)
-    p1, p2 = f1.sample(k1, batch, cfg), f2.sample(k2, batch, cfg)
+    p1 = f1.sample(k1, batch, cfg.dim, cfg.prior(family1))
+    p2 = f2.sample(k2, batch, cfg.dim, cfg.prior(family2))
     ys = a * f1.apply(p1, xs) + (1.0 - a) * f2.apply(p2, xs)
     return xs, add_noise(kn, ys, cfg), (p1, p2)
 

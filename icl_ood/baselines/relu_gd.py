@@ -4,15 +4,16 @@ For every prompt and every k, a fresh net f(x) = sum_h a_h ReLU(W_h.x + c_h) + e
 full-batch Adam for a fixed number of steps on the pairs before k (masked mean squared error),
 then evaluated at x_k. All B x N fits run at once as one batched problem (they are independent,
 so the gradient of their summed losses is each fit's own gradient). With no pairs it predicts 0.
+For relu_net tasks.
 """
-
-from __future__ import annotations
 
 import functools
 
 import jax
 import jax.numpy as jnp
 import optax
+
+from icl_ood.baselines import NotApplicable, Spec, register
 
 
 def _net(p, xs_PxNxD):
@@ -51,3 +52,16 @@ def relu_gd_predict(xs_BxNxD, ys_BxN, key, hidden: int = 100, steps: int = 300, 
     out_PxN = _net(params, xs_PxNxD)
     pred_P = jnp.take_along_axis(out_PxN, k_P[:, None], axis=1)[:, 0]
     return jnp.where(k_P > 0, pred_P, 0.0).reshape(b, n)
+
+
+def build(ctx):
+    if "relu_net" not in ctx.task_families:
+        raise NotApplicable("relu_gd is for relu_net tasks")
+    h, s, lr = ctx.opts.relu_hidden, ctx.opts.relu_steps, ctx.opts.relu_lr
+    return ((lambda xs, ys: (relu_gd_predict(xs, ys, jax.random.key(0), hidden=h, steps=s,
+                                             lr=lr), {})),
+            f"2-layer ReLU net, width {h}, {s} Adam steps, lr {lr:g}")
+
+
+SPEC = register(Spec("relu_gd", build, "2-layer ReLU net (GD)", ("tab:brown", "-.", 1.2),
+                     doc=__doc__.split("\n")[0]))

@@ -1,28 +1,13 @@
-"""Sinusoid least squares for 1-D inputs: y ~ b1 sin(w x) + b2 cos(w x), w known or from a grid.
+"""Sinusoid least squares at every frequency of `Options.sin_grid` (0.05..5); predicts with
+the best fit on the context (d = 1). Its lowest frequencies are nearly lines on a bounded x
+range."""
 
-A sinusoid A sin(w x + phase) is linear in the features [sin(w x), cos(w x)], so with w known
-this is ordinary (minimum-norm) least squares. In d > 1 the direction u of the sinusoid would be
-unknown too, so these baselines are defined for d = 1 only.
-"""
-
-from __future__ import annotations
-
+import jax
 import jax.numpy as jnp
+import numpy as np
 
-from icl_ood.baselines.prefix import _floor, exclusive_cumsum, lstsq_predict
-
-
-def sin_features(xs_BxNxD, freq):
-    """phi_BxNx2 = [sin(freq x), cos(freq x)] (d = 1 only)."""
-    if xs_BxNxD.shape[-1] != 1:
-        raise ValueError(f"sinusoid features need 1-D inputs, got d = {xs_BxNxD.shape[-1]}")
-    t = freq * xs_BxNxD[..., 0]
-    return jnp.stack([jnp.sin(t), jnp.cos(t)], -1)
-
-
-def sin_known_freq_predict(xs_BxNxD, ys_BxN, freq):
-    """Prefix-wise least squares on [sin(freq x), cos(freq x)] with the true frequency."""
-    return lstsq_predict(sin_features(xs_BxNxD, freq), ys_BxN)
+from icl_ood.baselines import NotApplicable, Spec, register
+from icl_ood.baselines.prefix import _floor, exclusive_cumsum
 
 
 def sin_grid_predict(xs_BxNxD, ys_BxN, freqs_G, rtol: float = 1e-6, rcond: float = 1e-10):
@@ -49,3 +34,20 @@ def sin_grid_predict(xs_BxNxD, ys_BxN, freqs_G, rtol: float = 1e-6, rcond: float
     best_BxN = jnp.min(rss_GxBxN, 0)
     first_BxN = jnp.argmax(rss_GxBxN <= best_BxN + rtol * yy_BxN, axis=0)
     return jnp.take_along_axis(preds_GxBxN, first_BxN[None], axis=0)[0]
+
+
+_sin_grid = jax.jit(sin_grid_predict)
+
+
+def build(ctx):
+    if "sinusoid" not in ctx.task_families:
+        raise NotApplicable("sin_ls_grid is for tasks with a sinusoid")
+    if ctx.task.dim != 1:
+        raise NotApplicable(f"sin_ls_grid needs d = 1, got d = {ctx.task.dim}")
+    grid = np.sort(np.asarray(ctx.opts.sin_grid, np.float64))
+    return ((lambda xs, ys: (_sin_grid(xs, ys, grid), {})),
+            f"sinusoid least squares, best of {grid.size} frequencies {grid[0]:g}..{grid[-1]:g}")
+
+
+SPEC = register(Spec("sin_ls_grid", build, "sinusoid LS, best w on a grid",
+                     ("tab:cyan", (0, (1, 1)), 1.0), doc=" ".join(__doc__.split())))
