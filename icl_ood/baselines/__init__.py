@@ -37,8 +37,10 @@ class Options:
     relu_steps: int = 300
     relu_lr: float = 1e-2
     jitter: float = 1e-4  # noise variance assumed by the Bayes predictors for noiseless data
-    freq_grid: int = 24  # sub-components of a sinusoid with unknown frequency
-    max_supports: int = 256  # sparse_linear supports enumerated exactly up to this many
+    freq_grid: int = 512  # quadrature nodes for a sinusoid frequency range (see sinusoid.py)
+    # sparse_linear supports enumerated exactly up to this many (C(20, 3) = 1140 at Garg et al.'s
+    # d = 20, s = 3: about 1 min per 1,280-prompt task on 2 CPU cores); beyond, approximate
+    max_supports: int = 2500
 
 
 DEFAULT_OPTIONS = Options()

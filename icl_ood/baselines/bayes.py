@@ -123,16 +123,16 @@ def gp_evidence(phi_BxNxF, prior_var_F, xs_BxNxD, ys_BxN, noise_var, kernels: tu
 
 
 @jax.jit
-def combine(mean_CxBxN, logev_CxBxN, log_weight_C):
-    """(preds_BxN, post_CxBxN): components weighted by prior weight x evidence (a softmax)."""
-    post_CxBxN = jax.nn.softmax(log_weight_C[:, None, None] + logev_CxBxN, axis=0)
-    return jnp.sum(post_CxBxN * mean_CxBxN, 0), post_CxBxN
-
-
-def mixture_posterior(phi_CxBxNxF, ys_BxN, prior_var_CxF, log_weight_C, noise_var):
-    """(preds_BxN, post_CxBxN): posterior predictive mean and component posteriors, prefix-wise,
-    of a mixture of Bayesian linear regressions."""
-    return combine(*blr_evidence(phi_CxBxNxF, ys_BxN, prior_var_CxF, noise_var), log_weight_C)
+def _accumulate(acc, mean_CxBxN, logev_CxBxN, log_weight_C, onehot_CxK):
+    """Adds C components to a running log-sum-exp of prior weight x evidence: acc = (max score
+    m_BxN, sum of weights s_BxN, weighted means num_BxN, weights per family fam_BxNxK), all
+    relative to exp(m)."""
+    m, s, num, fam = acc
+    score_CxBxN = log_weight_C[:, None, None] + logev_CxBxN
+    m_new = jnp.maximum(m, score_CxBxN.max(0))
+    scale, w_CxBxN = jnp.exp(m - m_new), jnp.exp(score_CxBxN - m_new)
+    return (m_new, s * scale + w_CxBxN.sum(0), num * scale + (w_CxBxN * mean_CxBxN).sum(0),
+            fam * scale[..., None] + jnp.einsum("cbn,ck->bnk", w_CxBxN, onehot_CxK))
 
 
 def uses_gp(comp: Component, n_points: int) -> bool:
@@ -144,37 +144,48 @@ def uses_gp(comp: Component, n_points: int) -> bool:
 
 
 def predict_components(comps: list[Component], xs_BxNxD, ys_BxN, nvar: float,
-                       path: str = "auto"):
-    """(preds_BxN, post_BxNxC) for a list of components: the BLR ones at once (features
-    zero-padded to a common F), each GP one by its own Cholesky factors. `path`: "auto" (see
-    `uses_gp`), "gp" (every component), "blr" (every component without kernels)."""
-    n = ys_BxN.shape[-1]
+                       path: str = "auto", max_elements: int = 2 ** 24):
+    """(preds_BxN, weights_BxNxK, families): the posterior predictive mean of a mixture of
+    components, each weighted by prior weight x evidence, and the posterior weight of each of
+    the K families (names in `families`), prefix-wise. BLR components run in chunks (features
+    zero-padded to the chunk's F; at most about `max_elements` numbers of prefix statistics at a
+    time, so thousands of sparse supports fit in memory), each GP one by its own Cholesky
+    factors; the mixture is a running log-sum-exp. `path`: "auto" (see `uses_gp`), "gp" (every
+    component), "blr" (every component without kernels)."""
+    b, n = ys_BxN.shape
+    dtype = xs_BxNxD.dtype
+    names = tuple(dict.fromkeys(c.family for c in comps))
+    onehot_CxK = np.array([[c.family == f for f in names] for c in comps], np.float64)
     gp = [path == "gp" or bool(c.kernels) or (path == "auto" and uses_gp(c, n)) for c in comps]
-    nvar = jnp.asarray(nvar, xs_BxNxD.dtype)
-    mean, logev = [None] * len(comps), [None] * len(comps)
+    nvar = jnp.asarray(nvar, dtype)
+    acc = (jnp.full((b, n), -jnp.inf, dtype), jnp.zeros((b, n), dtype), jnp.zeros((b, n), dtype),
+           jnp.zeros((b, n, len(names)), dtype))
+
+    def add(idx, mean_CxBxN, logev_CxBxN):
+        nonlocal acc
+        logw = jnp.asarray([comps[i].log_weight for i in idx], dtype)
+        acc = _accumulate(acc, mean_CxBxN, logev_CxBxN, logw, jnp.asarray(onehot_CxK[idx], dtype))
+
     blr = [i for i, c in enumerate(comps) if not gp[i]]
     if blr:
-        phis = [features(comps[i], xs_BxNxD) for i in blr]
-        f = max(p.shape[-1] for p in phis)
-        # A zero feature column leaves the posterior of the others unchanged: padding is exact.
-        phi = jnp.stack([jnp.pad(p, ((0, 0), (0, 0), (0, f - p.shape[-1]))) for p in phis])
-        prior = jnp.asarray([comps[i].prior_var + (1.0,) * (f - len(comps[i].prior_var))
-                             for i in blr], phi.dtype)
-        m_CxBxN, l_CxBxN = blr_evidence(phi, ys_BxN, prior, nvar)
-        for j, i in enumerate(blr):
-            mean[i], logev[i] = m_CxBxN[j], l_CxBxN[j]
+        f = max(max(len(comps[i].prior_var) for i in blr), 1)
+        chunk = max(1, min(len(blr), max_elements // (b * n * (f * f + f + 4))))
+        for start in range(0, len(blr), chunk):
+            idx = blr[start:start + chunk]
+            idx = idx + [idx[-1]] * (chunk - len(idx)) if len(blr) > chunk else idx
+            # A zero feature column leaves the posterior of the others unchanged: padding is
+            # exact; a repeated last component (to keep one compiled shape) gets weight 0.
+            phi = jnp.stack([jnp.pad(p, ((0, 0), (0, 0), (0, f - p.shape[-1])))
+                             for p in (features(comps[i], xs_BxNxD) for i in idx)])
+            prior = jnp.asarray([comps[i].prior_var + (1.0,) * (f - len(comps[i].prior_var))
+                                 for i in idx], dtype)
+            mean, logev = blr_evidence(phi, ys_BxN, prior, nvar)
+            real = len(blr[start:start + chunk])
+            add(idx[:real], mean[:real], logev[:real])
     for i, c in enumerate(comps):
         if gp[i]:
-            mean[i], logev[i] = gp_evidence(features(c, xs_BxNxD),
-                                            jnp.asarray(c.prior_var, xs_BxNxD.dtype), xs_BxNxD,
-                                            ys_BxN, nvar, c.kernels)
-    logw = jnp.asarray([c.log_weight for c in comps], xs_BxNxD.dtype)
-    preds, post_CxBxN = combine(jnp.stack(mean), jnp.stack(logev), logw)
-    return preds, jnp.moveaxis(post_CxBxN, 0, -1)
-
-
-def family_weights(comps: list[Component], post_BxNxC) -> tuple[tuple[str, ...], jax.Array]:
-    """(family names, posterior family weights weights_BxNxK) summed over each family's parts."""
-    names = tuple(dict.fromkeys(c.family for c in comps))
-    onehot_CxK = np.array([[c.family == n for n in names] for c in comps], np.float64)
-    return names, post_BxNxC @ jnp.asarray(onehot_CxK, post_BxNxC.dtype)
+            mean, logev = gp_evidence(features(c, xs_BxNxD), jnp.asarray(c.prior_var, dtype),
+                                      xs_BxNxD, ys_BxN, nvar, c.kernels)
+            add([i], mean[None], logev[None])
+    _, s, num, fam = acc
+    return num / s, fam / s[..., None], names

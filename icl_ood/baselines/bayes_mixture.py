@@ -8,10 +8,9 @@ from icl_ood.baselines import NotApplicable, Spec, bayes, register
 def posterior(comps, nvar: float, weights: bool):
     """fn(xs, ys) -> (preds, aux): the mixture's predictive mean (and family weights)."""
     def fn(xs, ys):
-        preds, post = bayes.predict_components(comps, xs, ys, nvar)
+        preds, w_BxNxK, names = bayes.predict_components(comps, xs, ys, nvar)
         if not weights:
             return preds, {}
-        names, w_BxNxK = bayes.family_weights(comps, post)
         return preds, {f"weight:{n}": w_BxNxK[..., i] for i, n in enumerate(names)}
     return fn
 

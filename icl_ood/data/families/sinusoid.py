@@ -92,25 +92,29 @@ def prior_var(prior: Prior) -> tuple[float, bool]:
     return (lo * lo + lo * hi + hi * hi) / 6.0, False
 
 
-def freq_nodes(prior: Prior, n_grid: int) -> np.ndarray:
-    """The frequency (if fixed) or `n_grid` midpoints of U(freq)."""
+def freq_nodes(prior: Prior, n_grid: int) -> tuple[np.ndarray, np.ndarray]:
+    """(nodes, weights summing to 1): the frequency if fixed, else the `n_grid` midpoints of
+    [lo, hi] with equal weights (the midpoint rule for the uniform prior; with many points and
+    little noise the likelihood in the frequency is a narrow spike, for which a fine uniform
+    rule beats Gauss-Legendre)."""
     lo, hi = prior.freq
     if lo == hi:
-        return np.array([lo])
-    return lo + (np.arange(n_grid) + 0.5) * (hi - lo) / n_grid
+        return np.array([lo]), np.array([1.0])
+    return lo + (np.arange(n_grid) + 0.5) * (hi - lo) / n_grid, np.full(n_grid, 1.0 / n_grid)
 
 
 def bayes(prior: Prior, dim: int, opts):
     """phi = [sin(w x), cos(w x)], b ~ N(0, amp[1]^2 I) (d = 1): exact for a Rayleigh amplitude
     with a uniform phase over a full period; a uniform amplitude gets the Gaussian with the same
     second moment (approximate); an unknown frequency w ~ U(lo, hi) becomes `opts.freq_grid`
-    equally weighted components at the interval midpoints (a quadrature: approximate)."""
+    components at the nodes of a quadrature (`freq_nodes`; approximate, its error against a
+    finer rule is measured in tests/test_baselines.py)."""
     if dim != 1:
         raise NotApplicable("sinusoid features need d = 1 (the direction u is unknown in d > 1)")
     var, exact = prior_var(prior)
-    nodes = freq_nodes(prior, opts.freq_grid)
-    lw = -math.log(len(nodes))
-    return [Gaussian((SinFeatures(f),), (var, var), lw) for f in nodes], exact and len(nodes) == 1
+    nodes, weights = freq_nodes(prior, opts.freq_grid)
+    return ([Gaussian((SinFeatures(f),), (var, var), math.log(w)) for f, w in zip(nodes, weights)],
+            exact and len(nodes) == 1)
 
 
 def describe(prior: Prior) -> dict:
