@@ -3,10 +3,12 @@
 Metric (Garg et al.): for predictor p and k = number of in-context examples (the prediction of
 y_k, 0-based, from the pairs j < k and x_k),
     error_k      = mean over prompts of (pred_k - y_k)^2                 ("raw" squared error)
-    normalized_k = error_k / (mean over the same prompts of y_k^2)       (predicting 0 scores 1)
-with y_k the (noisy, if the task has noise) label that was scored. 90% intervals are the 5th and
-95th percentiles of a paired bootstrap over prompts (the same resamples for every predictor and
-for the normalizer, so the zero predictor scores exactly 1 with an empty interval).
+    normalized_k = error_k / E[y^2]                      (predicting 0 scores 1 in expectation)
+with y_k the (noisy, if the task has noise) label that was scored and E[y^2] the task's own
+second moment (`tasks.mean_square`: closed form, else a large Monte Carlo sample independent of
+the scored prompts), one constant per task for every predictor and k (Garg et al. divide by a
+constant too); rows carry it as `normalizer`. 90% intervals are the 5th and 95th percentiles of
+a paired bootstrap over prompts (the same resamples for every predictor).
 
 A sweep evaluates a list of tasks from one key, so every task in it sees the same x draws and
 function draws (common random numbers, e.g. across the convex weight a), and writes tidy JSON
@@ -32,10 +34,11 @@ from flax import nnx
 from icl_ood import baselines as bl
 from icl_ood import sweeps
 from icl_ood.config import DataConfig
-from icl_ood.tasks import Task, draw, skew_sqrt  # noqa: F401  (the API: ev.Task, ev.draw)
+from icl_ood.tasks import Task, draw, mean_square, skew_sqrt  # noqa: F401  (ev.Task, ev.draw)
 
 ROW_FIELDS = ("run", "sweep", "step", "predictor", "task", "family", "a", "freq", "k", "error",
-              "lower", "upper", "normalized", "norm_lower", "norm_upper", "n_prompts")
+              "lower", "upper", "normalized", "norm_lower", "norm_upper", "normalizer",
+              "normalizer_how", "n_prompts")
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -76,18 +79,14 @@ def bootstrap_counts(n_prompts: int, n_boot: int, seed: int) -> np.ndarray:
     return np.bincount(flat, minlength=n_boot * n_prompts).reshape(n_boot, n_prompts)
 
 
-def summarize(err_MxPxK: np.ndarray, y2_PxK: np.ndarray, counts_RxP: np.ndarray) -> dict:
-    """Means and 90% paired-bootstrap intervals of raw and normalized error, each MxK."""
+def summarize(err_MxPxK: np.ndarray, norm: float, counts_RxP: np.ndarray) -> dict:
+    """Means and 90% bootstrap intervals of raw and normalized error (raw / `norm`), each MxK."""
     m, p, k = err_MxPxK.shape
-    stacked_PxX = np.concatenate([err_MxPxK.transpose(1, 0, 2).reshape(p, m * k), y2_PxK], 1)
-    boot_RxX = counts_RxP @ stacked_PxX / p
-    err_RxMxK, y2_RxK = boot_RxX[:, :m * k].reshape(-1, m, k), boot_RxX[:, m * k:]
-    norm_RxMxK = err_RxMxK / y2_RxK[:, None, :]
-    err, y2 = err_MxPxK.mean(1), y2_PxK.mean(0)
-    lo_e, hi_e = np.percentile(err_RxMxK, [5, 95], axis=0)
-    lo_n, hi_n = np.percentile(norm_RxMxK, [5, 95], axis=0)
-    return {"error": err, "lower": lo_e, "upper": hi_e, "normalized": err / y2,
-            "norm_lower": lo_n, "norm_upper": hi_n}
+    boot_RxMxK = (counts_RxP @ err_MxPxK.transpose(1, 0, 2).reshape(p, m * k) / p).reshape(-1, m, k)
+    err = err_MxPxK.mean(1)
+    lo, hi = np.percentile(boot_RxMxK, [5, 95], axis=0)
+    return {"error": err, "lower": lo, "upper": hi, "normalized": err / norm,
+            "norm_lower": lo / norm, "norm_upper": hi / norm}
 
 
 @dataclass
@@ -126,7 +125,7 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
         preds["model"] = model_predict(model, xs, ys)
         seconds["model"] = time.perf_counter() - t0
     notes: list[str] = []
-    for b in bl.for_task(data_cfg, cfg, task.families, baselines, opts, notes):
+    for b in bl.for_task(data_cfg, cfg, task.families, baselines, opts, notes, task.scales):
         t0 = time.perf_counter()
         preds[b.name], aux = b.predict(xs, ys)
         seconds[b.name] = time.perf_counter() - t0
@@ -136,8 +135,10 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
     names = list(preds)
     err = np.stack([np.square(preds[n] - ys_PxK) for n in names])
     counts = bootstrap_counts(task.n_prompts, n_boot, boot_seed)
-    s = summarize(err, np.square(ys_PxK), counts)
-    base = {"run": run, **(meta or {}), **task.describe(cfg)}
+    norm, how = mean_square(task, cfg)
+    s = summarize(err, norm, counts)
+    base = {"run": run, **(meta or {}), **task.describe(cfg), "normalizer": norm,
+            "normalizer_how": how}
     rows = [{**base, "predictor": n, "k": k,
              **{f: float(s[f][i, k]) for f in ("error", "lower", "upper", "normalized",
                                               "norm_lower", "norm_upper")},
@@ -207,7 +208,7 @@ def example_tasks(cfg: DataConfig, mix: tuple[str, ...]) -> list[Task]:
 
 def example_curves(model: nnx.Module, data_cfg: DataConfig, mix: tuple[str, ...],
                    ks: tuple[int, ...] = (5, 20), n_grid: int = 200, seed: int = 0,
-                   baselines: tuple[str, ...] = ("bayes_mixture", "joint_oracle")) -> dict:
+                   baselines: tuple[str, ...] = ("bayes_mixture", "task_bayes")) -> dict:
     """One prompt per example task (d = 1): its first k points, the true f at n_grid sorted
     random x, and the predictions across those x of the model and the baselines given the
     first k points, for each k in `ks`."""
@@ -229,7 +230,7 @@ def example_curves(model: nnx.Module, data_cfg: DataConfig, mix: tuple[str, ...]
             preds = {"model": model_predict(model, jnp.asarray(xs_G, jnp.float32),
                                             jnp.asarray(ys_G, jnp.float32))[:, k]}
             kcfg = dataclasses.replace(cfg, n_points=k + 1)
-            for b in bl.for_task(data_cfg, kcfg, task.families, None):
+            for b in bl.for_task(data_cfg, kcfg, task.families, None, scales=task.scales):
                 if b.name in baselines:
                     preds[b.name] = b.predict(xs_G, ys_G)[0][:, k]
             rec["k"][str(k)] = {n: v.tolist() for n, v in preds.items()}

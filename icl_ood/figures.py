@@ -20,7 +20,7 @@ import numpy as np
 STYLE = {  # predictor -> (legend label, color, line style, width)
     "model": ("Transformer", "black", "-", 2.0),
     "bayes_mixture": ("Bayes, pretraining prior", "tab:blue", "--", 1.6),
-    "joint_oracle": ("joint-class oracle", "tab:green", ":", 1.8),
+    "task_bayes": ("Bayes, task prior", "tab:green", ":", 1.8),
     "least_squares": ("least squares on x", "tab:orange", "-.", 1.2),
     "sin_ls_known": ("sinusoid LS, w known", "tab:red", (0, (3, 1, 1, 1)), 1.2),
     "lasso": ("Lasso", "tab:purple", "-.", 1.2),
@@ -122,7 +122,7 @@ def _fixed_ks(run) -> tuple[int, ...]:
 
 # ------------------------------------------------------------------------------------ figures
 
-CONVEX_PRED = ("model", "bayes_mixture", "joint_oracle", "least_squares", "sin_ls_known")
+CONVEX_PRED = ("model", "bayes_mixture", "task_bayes", "least_squares", "sin_ls_known")
 
 
 def fig_error_vs_k(data, out: Path) -> list[Path]:
@@ -191,7 +191,7 @@ def _at_k_grid(data, sweep: str, by: str, preds: tuple[str, ...], xlabel: str, t
 def fig_convex(data, out: Path) -> list[Path]:
     """2. Normalized error at fixed k vs the convex weight a: model, Bayes, oracle."""
     mix = data["experiment"].mix
-    fig = _at_k_grid(data, "convex", "a", ("model", "bayes_mixture", "joint_oracle",
+    fig = _at_k_grid(data, "convex", "a", ("model", "bayes_mixture", "task_bayes",
                                             "least_squares"),
                      f"a  (f = a*{mix[0]} + (1-a)*{mix[1]})" if mix else "a",
                      "Convex sweep: error at fixed k vs mixing weight a")

@@ -11,7 +11,7 @@ import numpy as np
 from icl_ood.figures import FLOOR, load, pretrained_on
 
 NAMES = {"model": "Transformer", "bayes_mixture": "Bayes (pretraining prior)",
-         "joint_oracle": "joint-class oracle", "least_squares": "least squares",
+         "task_bayes": "Bayes (task prior)", "least_squares": "least squares",
          "sin_ls_known": "sinusoid LS (w known)", "lasso": "Lasso", "relu_gd": "ReLU net (GD)"}
 
 
@@ -36,7 +36,7 @@ def _closer(rows, k: int, a_vals) -> tuple[str, float, float]:
     """Which reference the model's error tracks over interior a at k: mean |log10 ratio|."""
     d_b, d_o = [], []
     for a in a_vals:
-        m, b, o = (_val(rows, p, k, a=a) for p in ("model", "bayes_mixture", "joint_oracle"))
+        m, b, o = (_val(rows, p, k, a=a) for p in ("model", "bayes_mixture", "task_bayes"))
         if None in (m, b, o):
             continue
         lm, lb, lo = (np.log10(max(v, FLOOR)) for v in (m, b, o))
@@ -55,7 +55,7 @@ def convex_section(run, mix) -> list[str]:
     ks = [k for k in (5, 10, 20, kmax) if k <= kmax]
     lines = []
     for a in (1.0, 0.5, 0.0):
-        for p in ("model", "bayes_mixture", "joint_oracle"):
+        for p in ("model", "bayes_mixture", "task_bayes"):
             lines.append([f"{a:g}", NAMES[p]] + [_f(_val(rows, p, k, a=a)) for k in ks])
     out = [(f"Normalized error on f = a*{mix[0]} + (1-a)*{mix[1]} "
            f"({rows[0]['n_prompts']} prompts per a):"), ""]
@@ -64,7 +64,7 @@ def convex_section(run, mix) -> list[str]:
     for k in (min(10, kmax), kmax):
         who, db, do = _closer(rows, k, interior)
         m_mid, b_mid, o_mid = (_val(rows, p, k, a=0.5)
-                               for p in ("model", "bayes_mixture", "joint_oracle"))
+                               for p in ("model", "bayes_mixture", "task_bayes"))
         side = "" if None in (m_mid, b_mid) else (
             f", {'below' if m_mid < b_mid else 'above'} the Bayes predictor's {_f(b_mid)}")
         out += ["", (f"At k = {k}, over the mixtures 0 < a < 1 the Transformer's error tracks "

@@ -73,6 +73,12 @@ class Task:
         """A short description, e.g. 'a=0.3' or 'w=2'."""
         return self.name or (self.family if self.mix is None else f"a={self.a:g}")
 
+    @property
+    def scales(self) -> tuple[float, ...]:
+        """The coefficient of each family's function in f (a, 1 - a for a mix), times y_scale."""
+        c = (1.0,) if self.mix is None else (self.a, 1.0 - self.a)
+        return tuple(self.y_scale * v for v in c)
+
     def data_config(self, base: DataConfig) -> DataConfig:
         """The run's DataConfig with this task's overrides (validated by DataConfig)."""
         over = {f: getattr(self, f) for f in DATA_OVERRIDES if getattr(self, f) is not None}
@@ -93,6 +99,24 @@ class Task:
             if fam.describe is not None:
                 out.update(fam.describe(cfg.prior(f)))
         return out
+
+
+def mean_square(task: Task, cfg: DataConfig, n_mc: int = 2 ** 16) -> tuple[float, str]:
+    """(E[y^2], how) of the task's prompts: the normalizer of errors, the same for every
+    predictor and independent of the prompts being scored. Closed form (sum over families of
+    scale^2 E[f^2], + noise^2) where every family declares it; else a Monte Carlo mean over
+    `n_mc` functions, each at 8 points, from a fixed key of its own."""
+    x2 = cfg.x_scale ** 2 if cfg.x_dist == "gaussian" else cfg.x_scale ** 2 / 3.0
+    parts = []
+    for f, c in zip(task.families, task.scales):
+        fam = families.get(f)
+        m = fam.mean_square(cfg.prior(f), cfg.dim, x2) if fam.mean_square else None
+        parts.append(None if m is None else c * c * m)
+    if None not in parts:
+        return float(sum(parts) + cfg.noise_std ** 2), "closed form"
+    mc = dataclasses.replace(task, n_prompts=n_mc, name=task.name)
+    _, ys = draw(jax.random.key(2 ** 31 - 1), mc, dataclasses.replace(cfg, n_points=8))
+    return float(jnp.mean(jnp.square(ys.astype(jnp.float32)))), f"Monte Carlo, {n_mc * 8} draws"
 
 
 def skew_sqrt(key: jax.Array, d: int) -> jax.Array:

@@ -34,13 +34,37 @@ def by(rows, predictor):
     return {r["k"]: r for r in rows if r["predictor"] == predictor}
 
 
-def test_zero_predictor_scores_exactly_one():
-    res = ev.evaluate(None, LIN2, ev.Task(family="linear", n_prompts=64), ("zero",), KEY,
+def test_zero_predictor_scores_one_against_the_tasks_own_second_moment():
+    """The normalizer is the task's E[y^2] (closed form), not the scored prompts' mean: the zero
+    predictor's normalized error is the prompts' mean y^2 / E[y^2], near 1 for many prompts."""
+    res = ev.evaluate(None, LIN2, ev.Task(family="linear", n_prompts=4096), ("zero",), KEY,
                       n_boot=200)
     assert len(res.rows) == 8
     for r in res.rows:
-        assert r["normalized"] == r["norm_lower"] == r["norm_upper"] == 1.0
-        assert r["lower"] <= r["error"] <= r["upper"] and r["error"] > 0
+        assert r["normalizer"] == LIN2.dim * LIN2.x_scale ** 2 and r["normalizer_how"] == "closed form"
+        assert r["normalized"] == pytest.approx(r["error"] / r["normalizer"], rel=1e-12)
+        assert r["normalized"] == pytest.approx(1.0, abs=0.06) and r["normalized"] != 1.0
+        assert r["norm_lower"] < r["normalized"] < r["norm_upper"]
+
+
+@pytest.mark.parametrize("task", [
+    ev.Task(family="sinusoid"), ev.Task(family="relu_net"), ev.Task(family="sparse_linear"),
+    ev.Task(mix=("linear", "sinusoid", 0.3), y_scale=2.0, noise_std=0.5),
+    ev.Task(family="sinusoid", x_dist="uniform", x_scale=3.0,
+            priors=(("sinusoid.amp_dist", "uniform"), ("sinusoid.amp", (0.5, 2.0))))])
+def test_closed_form_normalizer_matches_monte_carlo(task):
+    """tasks.mean_square in closed form equals a large Monte Carlo sample (within 4 s.e.)."""
+    from icl_ood.config import DataConfig
+    base = DataConfig(dim=3 if task.family in ("relu_net", "sparse_linear") else 1,
+                      n_points=16, families=("linear",), weights=(1.0,))
+    cfg = task.data_config(base.with_prior("sparse_linear", sparsity=2))
+    norm, how = ev.mean_square(task, cfg)
+    assert how == "closed form"
+    import dataclasses
+    _, ys = ev.draw(jax.random.key(5), dataclasses.replace(task, n_prompts=20000), cfg)
+    y2 = np.asarray(ys, np.float64) ** 2
+    per_prompt = y2.mean(1)
+    assert abs(per_prompt.mean() - norm) < 4 * per_prompt.std() / np.sqrt(per_prompt.size) + 1e-9
 
 
 def test_metric_matches_direct_computation_and_intervals_cover():
@@ -53,7 +77,7 @@ def test_metric_matches_direct_computation_and_intervals_cover():
     for k, r in by(res.rows, "averaging").items():
         err = np.mean((pred[:, k] - y[:, k]) ** 2)
         assert r["error"] == pytest.approx(err, rel=1e-6)
-        assert r["normalized"] == pytest.approx(err / np.mean(y[:, k] ** 2), rel=1e-6)
+        assert r["normalized"] == pytest.approx(err / LIN2.dim, rel=1e-6)  # E[y^2] = d
         assert r["norm_lower"] <= r["normalized"] <= r["norm_upper"]
 
 
@@ -151,7 +175,7 @@ def test_cli_end_to_end(tiny_run, capsys):
     assert rc == 0 and "normalized squared error" in out and "wall time" in out
     rows = ev.read_jsonl(tiny_run / "eval" / "k.jsonl")
     preds = {r["predictor"] for r in rows}
-    assert {"model", "least_squares", "bayes_mixture", "joint_oracle"} <= preds
+    assert {"model", "least_squares", "bayes_mixture", "task_bayes"} <= preds
     assert len(rows) == len(preds) * 11
     for r in rows:
         assert set(ev.ROW_FIELDS) <= set(r) and r["n_prompts"] == 64 and r["step"] == 40
@@ -165,11 +189,11 @@ def test_cli_end_to_end(tiny_run, capsys):
 def test_cli_convex_with_mix_and_errors(tiny_run, capsys):
     rc = main(["evaluate", "--run", str(tiny_run), "--sweep", "convex", "--mix",
                "linear,sinusoid", "--n-prompts", "32", "--n-boot", "50",
-               "--baselines", "least_squares,joint_oracle"])
+               "--baselines", "least_squares,task_bayes"])
     assert rc == 0
     rows = ev.read_jsonl(tiny_run / "eval" / "convex.jsonl")
     assert sorted({r["a"] for r in rows}) == pytest.approx([0.1 * i for i in range(11)])
-    assert {r["predictor"] for r in rows} == {"model", "least_squares", "joint_oracle"}
+    assert {r["predictor"] for r in rows} == {"model", "least_squares", "task_bayes"}
     assert main(["evaluate", "--run", str(tiny_run), "--sweep", "k", "--k", "50"]) == 2
     assert main(["evaluate", "--run", str(tiny_run), "--baselines", "xgboost"]) == 2
     assert main(["evaluate", "--run", str(tiny_run / "nope")]) == 2

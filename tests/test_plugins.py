@@ -68,13 +68,13 @@ def test_user_family_trains_and_evaluates_with_every_baseline_or_a_note(tmp_path
         assert cfg["data"]["line_with_intercept"] == {"slope_std": 2.0}
         # Its declared prior is exact: the Bayes predictor beats least squares without an
         # intercept, and the model learned something (below the zero predictor's 1).
-        assert {"bayes_mixture", "joint_oracle", "lasso"} <= preds
+        assert {"bayes_mixture", "task_bayes", "lasso"} <= preds
         assert err["bayes_mixture"] < 0.5 * err["least_squares"]
         assert err["model"] < 0.9
     else:  # no Bayes prior: both Bayes predictors are skipped, each with a one-line note
-        assert not {"bayes_mixture", "joint_oracle", "lasso"} & preds
+        assert not {"bayes_mixture", "task_bayes", "lasso"} & preds
         assert "note: bayes_mixture: skipped (family 'cubic' declares no Bayes prior)" in out
-        assert "note: joint_oracle: skipped" in out
+        assert "note: task_bayes: skipped" in out
 
 
 def test_unknown_plugin_family_is_a_one_line_error(tmp_path):

@@ -36,7 +36,9 @@ class Options:
     relu_hidden: int = 100
     relu_steps: int = 300
     relu_lr: float = 1e-2
-    jitter: float = 1e-4  # noise variance assumed by the Bayes predictors for noiseless data
+    # Noise variance the Bayes predictors assume for noiseless data: the noiseless limit (1e-8
+    # and 1e-10 give the same predictions to 1e-6, see tests/test_baselines.py).
+    jitter: float = 1e-8
     freq_grid: int = 512  # quadrature nodes for a sinusoid frequency range (see sinusoid.py)
     # sparse_linear supports enumerated exactly up to this many (C(20, 3) = 1140 at Garg et al.'s
     # d = 20, s = 3: about 1 min per 1,280-prompt task on 2 CPU cores); beyond, approximate
@@ -48,12 +50,14 @@ DEFAULT_OPTIONS = Options()
 
 class Context(NamedTuple):
     """What a baseline is built for: the model's pretraining data, the test prompts' data
-    config, the families the task's functions combine, and the options."""
+    config, the families the task's functions combine, the options, and the coefficient of
+    each family's function in the task's f (f = a f1 + (1 - a) f2: (a, 1 - a))."""
 
     pretrain: DataConfig
     task: DataConfig
     task_families: tuple[str, ...]
     opts: Options
+    scales: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,28 +131,30 @@ def label(name: str) -> str:
 
 
 def make(name: str, pretrain: DataConfig, task: DataConfig, task_families: tuple[str, ...],
-         opts: Options = DEFAULT_OPTIONS) -> Baseline:
+         opts: Options = DEFAULT_OPTIONS, scales: tuple[float, ...] | None = None) -> Baseline:
     """The baseline `name` for a model pretrained on `pretrain`, tested on `task` (a DataConfig
     describing the test prompts) whose functions combine `task_families`; raises NotApplicable."""
     all_ = specs()
     if name not in all_:
         raise ValueError(f"unknown baseline {name!r}; known: {', '.join(all_)}")
-    fn, note = all_[name].build(Context(pretrain, task, tuple(task_families), opts))
+    scales = tuple(scales) if scales is not None else (1.0,) * len(task_families)
+    fn, note = all_[name].build(Context(pretrain, task, tuple(task_families), opts, scales))
     return Baseline(name, fn, note)
 
 
 def for_task(pretrain: DataConfig, task: DataConfig, task_families: tuple[str, ...],
              names: tuple[str, ...] | None = None, opts: Options = DEFAULT_OPTIONS,
-             notes: list[str] | None = None) -> list[Baseline]:
+             notes: list[str] | None = None, scales: tuple[float, ...] | None = None
+             ) -> list[Baseline]:
     """Every applicable baseline among `names` (default: the default ones; each that does not
     apply is skipped, with a one-line note appended to `notes`); a name given explicitly that
     does not apply raises NotApplicable."""
     if names is not None:
-        return [make(n, pretrain, task, task_families, opts) for n in names]
+        return [make(n, pretrain, task, task_families, opts, scales) for n in names]
     out = []
     for n in defaults():
         try:
-            out.append(make(n, pretrain, task, task_families, opts))
+            out.append(make(n, pretrain, task, task_families, opts, scales))
         except NotApplicable as e:
             if notes is not None:
                 notes.append(f"{n}: skipped ({e})")

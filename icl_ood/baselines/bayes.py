@@ -86,6 +86,40 @@ def mixture_components(cfg: DataConfig, opts=DEFAULT_OPTIONS) -> tuple[list[Comp
     return comps, exact
 
 
+class ScaledKernel(NamedTuple):
+    """The kernel of c f for a GP f with kernel `kernel`: c^2 K (hashable, for jit)."""
+
+    kernel: Callable
+    scale2: float
+
+    def __call__(self, xs_BxNxD):
+        return self.scale2 * self.kernel(xs_BxNxD)
+
+
+def task_components(cfg: DataConfig, fams: tuple[str, ...], scales: tuple[float, ...],
+                    opts=DEFAULT_OPTIONS, *, max_components: int = 4096
+                    ) -> tuple[list[Component], bool]:
+    """Components of the prior of f = sum_i scales_i f_i, the f_i independent draws from their
+    families' priors in `cfg` (a convex task: scales (a, 1 - a)): each family's Gaussian
+    components with variances and kernels scaled by scales_i^2; families with scale 0 drop."""
+    per_fam, exact, used = [], True, []
+    for name, c in zip(fams, scales):
+        if c == 0:
+            continue
+        gs, ex = family_options(name, cfg, opts)
+        per_fam.append([g._replace(prior_var=tuple(c * c * v for v in g.prior_var),
+                                   kernels=tuple(ScaledKernel(k, c * c) for k in g.kernels))
+                        for g in gs])
+        exact &= ex
+        used.append(name)
+    if math.prod(len(o) for o in per_fam) > max_components:
+        raise NotApplicable(f"the task prior has more than {max_components} components")
+    return [Component("+".join(used), sum((g.features for g in combo), ()),
+                      sum((g.prior_var for g in combo), ()), sum(g.log_weight for g in combo),
+                      sum((g.kernels for g in combo), ()))
+            for combo in itertools.product(*per_fam)], exact
+
+
 def joint_components(cfg: DataConfig, fams: tuple[str, ...], opts=DEFAULT_OPTIONS, *,
                      max_components: int = 512) -> tuple[list[Component], bool]:
     """Components of the sum class: f = sum of one member of each family (features united,

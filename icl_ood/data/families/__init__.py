@@ -50,7 +50,9 @@ class Family:
     `bayes(prior, dim, opts) -> (components, exact)` its prior as Gaussian components (None:
     no Bayes predictor; raise NotApplicable where undefined, e.g. for some dims); `check(prior,
     dim)` raises ValueError on invalid combinations; `describe(prior)` gives row fields that
-    identify a test task (e.g. {"freq": 1.0}); `tags` e.g. "linear" (linear in x)."""
+    identify a test task (e.g. {"freq": 1.0}); `tags` e.g. "linear" (linear in x);
+    `mean_square(prior, dim, x2) -> E[f(x)^2]` for inputs with E[x x^T] = x2 I, declared only
+    for families with E[f(x)] = 0 (the normalizer of errors; None: a Monte Carlo estimate)."""
 
     name: str
     sample: Callable
@@ -61,6 +63,7 @@ class Family:
     tags: tuple[str, ...] = ()
     check: Callable | None = None
     describe: Callable | None = None
+    mean_square: Callable | None = None
     doc: str = ""
 
     @property

@@ -55,4 +55,5 @@ def bayes(prior: Prior, dim: int, opts):
 
 
 FAMILY = register(Family("relu_net", sample, apply, prior=Prior, bayes=bayes, label="ReLU net",
+                         mean_square=lambda prior, dim, x2: dim * x2,  # E[f^2] = E|x|^2
                          doc=" ".join(__doc__.split())))

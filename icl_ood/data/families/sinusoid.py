@@ -117,10 +117,17 @@ def bayes(prior: Prior, dim: int, opts):
             exact and len(nodes) == 1)
 
 
+def mean_square(prior: Prior, dim: int, x2: float):
+    """E[A^2] / 2 for a phase uniform over a full period (whatever x); else None."""
+    full = abs((prior.phase[1] - prior.phase[0]) - 2 * math.pi) < 1e-6
+    return prior_var(prior)[0] if full else None
+
+
 def describe(prior: Prior) -> dict:
     lo, hi = prior.freq
     return {"freq": lo if lo == hi else None}
 
 
 FAMILY = register(Family("sinusoid", sample, apply, prior=Prior, bayes=bayes, label="sinusoid",
-                         tags=("periodic",), describe=describe, doc=" ".join(__doc__.split())))
+                         tags=("periodic",), describe=describe, mean_square=mean_square,
+                         doc=" ".join(__doc__.split())))

@@ -53,4 +53,5 @@ def bayes(prior: Prior, dim: int, opts):
 
 FAMILY = register(Family("sparse_linear", sample, apply, prior=Prior, bayes=bayes,
                          label="sparse linear", tags=("linear",), check=check,
+                         mean_square=lambda prior, dim, x2: prior.sparsity * x2,
                          doc=" ".join(__doc__.split())))
