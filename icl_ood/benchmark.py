@@ -23,13 +23,13 @@ import jax.numpy as jnp
 from icl_ood.config import Config, ConfigError
 from icl_ood.model.transformer import attention_impl
 from icl_ood.train import (
-    _host,
     batch_sharding_for,
     init_runs,
     make_mesh,
     resolve_run_batch,
     train_chunk,
 )
+from icl_ood.train.mesh import _host
 
 # Dense peak FLOP/s by (device kind prefix, dtype). float32 matmuls on NVIDIA GPUs run as TF32
 # under JAX's default precision, so the TF32 tensor-core peak is the fair ceiling there.

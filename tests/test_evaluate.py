@@ -1,6 +1,7 @@
 """Evaluation engine: metric, bootstrap, pairing, tasks, sweeps, errors and the CLI end to end."""
 
 import dataclasses
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +10,6 @@ import pytest
 from flax import nnx
 
 from icl_ood import evaluate as ev
-from icl_ood import presets
 from icl_ood.baselines import averaging
 from icl_ood.cli import main
 from icl_ood.config import DataConfig
@@ -159,44 +159,42 @@ def test_sweep_task_lists():
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    from icl_ood.train import train
-    run = tmp_path_factory.mktemp("eval") / "run"
-    cfg = presets.get("tiny").override(["train.steps=40", "train.ckpt_every=20",
-                                        "train.log_every=20"])
-    train(cfg, run, progress=False)
-    return run
+def eval_run(tiny_run, tmp_path_factory):
+    """A copy of the session's trained tiny run (step 1000), to evaluate into."""
+    run_dir = tmp_path_factory.mktemp("eval") / "run"
+    shutil.copytree(tiny_run[0], run_dir)
+    return run_dir
 
 
-def test_cli_end_to_end(tiny_run, capsys):
-    rc = main(["evaluate", "--run", str(tiny_run), "--sweep", "k", "--n-prompts", "64",
+def test_cli_end_to_end(eval_run, capsys):
+    rc = main(["evaluate", "--run", str(eval_run), "--sweep", "k", "--n-prompts", "64",
                "--n-boot", "100", "--k", "1", "10"])
     out = capsys.readouterr().out
     assert rc == 0 and "normalized squared error" in out and "wall time" in out
-    rows = ev.read_jsonl(tiny_run / "eval" / "k.jsonl")
+    rows = ev.read_jsonl(eval_run / "eval" / "k.jsonl")
     preds = {r["predictor"] for r in rows}
     assert {"model", "least_squares", "bayes_mixture", "task_bayes"} <= preds
     assert len(rows) == len(preds) * 11
     for r in rows:
-        assert set(ev.ROW_FIELDS) <= set(r) and r["n_prompts"] == 64 and r["step"] == 40
+        assert set(ev.ROW_FIELDS) <= set(r) and r["n_prompts"] == 64 and r["step"] == 1000
         assert np.isfinite(r["normalized"]) and r["norm_lower"] <= r["norm_upper"]
     ls = by(rows, "least_squares")
     assert ls[5]["normalized"] < 1e-6  # 1-D noiseless linear: exact from one point
-    weights = ev.read_jsonl(tiny_run / "eval" / "k_bayes_weights.jsonl")
+    weights = ev.read_jsonl(eval_run / "eval" / "k_bayes_weights.jsonl")
     assert {w["component"] for w in weights} == {"linear"} and len(weights) == 11
 
 
-def test_cli_convex_with_mix_and_errors(tiny_run, capsys):
-    rc = main(["evaluate", "--run", str(tiny_run), "--sweep", "convex", "--mix",
+def test_cli_convex_with_mix_and_errors(eval_run, capsys):
+    rc = main(["evaluate", "--run", str(eval_run), "--sweep", "convex", "--mix",
                "linear,sinusoid", "--n-prompts", "32", "--n-boot", "50",
                "--baselines", "least_squares,task_bayes"])
     assert rc == 0
-    rows = ev.read_jsonl(tiny_run / "eval" / "convex.jsonl")
+    rows = ev.read_jsonl(eval_run / "eval" / "convex.jsonl")
     assert sorted({r["a"] for r in rows}) == pytest.approx([0.1 * i for i in range(11)])
     assert {r["predictor"] for r in rows} == {"model", "least_squares", "task_bayes"}
-    assert main(["evaluate", "--run", str(tiny_run), "--sweep", "k", "--k", "50"]) == 2
-    assert main(["evaluate", "--run", str(tiny_run), "--baselines", "xgboost"]) == 2
-    assert main(["evaluate", "--run", str(tiny_run / "nope")]) == 2
+    assert main(["evaluate", "--run", str(eval_run), "--sweep", "k", "--k", "50"]) == 2
+    assert main(["evaluate", "--run", str(eval_run), "--baselines", "xgboost"]) == 2
+    assert main(["evaluate", "--run", str(eval_run / "nope")]) == 2
     assert "error" in capsys.readouterr().err
 
 

@@ -24,12 +24,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from icl_ood import presets
-from icl_ood import train as tr
 from icl_ood.cli import main
 from icl_ood.config import ConfigError
 from icl_ood.data import families
 from icl_ood.evaluate import Task, run_sweep
-from icl_ood.train import TrainingDiverged, load_model, train
+from icl_ood.train import TrainingDiverged, load_model, rundir, train
+from icl_ood.train import loop as train_loop
 
 # 400 steps, checkpoints every 100, metrics every 40 (off the checkpoint grid on purpose).
 SETS = ["train.steps=400", "train.ckpt_every=100", "train.log_every=40"]
@@ -217,7 +217,7 @@ def test_sigint_in_process_returns_with_checkpoint(reference, tmp_path):
     chunk boundary with a checkpoint; the previous SIGINT handler is restored afterwards."""
     before = signal.getsignal(signal.SIGINT)
     run_dir = tmp_path / "run"
-    orig = tr.train_chunk
+    orig = train_loop.train_chunk
 
     def chunk(state, step0, *a, **kw):
         if int(step0) == 120:
@@ -225,7 +225,7 @@ def test_sigint_in_process_returns_with_checkpoint(reference, tmp_path):
         return orig(state, step0, *a, **kw)
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(tr, "train_chunk", chunk)
+    mp.setattr(train_loop, "train_chunk", chunk)
     try:
         summary = train(CFG, run_dir, progress=False)
     finally:
@@ -436,7 +436,7 @@ def test_disk_full_while_logging(tmp_path, monkeypatch, capsys):
 
     def full(self, step):
         raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
-    monkeypatch.setattr(tr._Logger, "flush", full)
+    monkeypatch.setattr(rundir._Logger, "flush", full)
     capsys.readouterr()
     rc = main(["train", "--preset", "tiny", "--quiet", "--run-dir", str(run_dir), *CLI_SETS])
     line = one_error_line(capsys.readouterr().err)
@@ -483,7 +483,7 @@ def test_non_finite_stops_naming_the_step_and_keeps_the_last_good_checkpoint(
         reference, tmp_path, monkeypatch, capsys, where):
     """NaN injected into the loss at step 225, or into the parameters at the end of the chunk
     before the step-300 checkpoint (losses still finite): stop, name the step, keep step 200."""
-    orig = tr.train_chunk
+    orig = train_loop.train_chunk
 
     def chunk(state, step0, *a, **kw):
         state, m = orig(state, step0, *a, **kw)
@@ -492,7 +492,7 @@ def test_non_finite_stops_naming_the_step_and_keeps_the_last_good_checkpoint(
         if where == "params" and int(step0) == 280:
             state = state._replace(params=jax.tree.map(lambda x: x * jnp.nan, state.params))
         return state, m
-    monkeypatch.setattr(tr, "train_chunk", chunk)
+    monkeypatch.setattr(train_loop, "train_chunk", chunk)
     run_dir = tmp_path / "run"
     capsys.readouterr()
     rc = main(["train", "--preset", "tiny", "--quiet", "--run-dir", str(run_dir), *CLI_SETS])

@@ -1,6 +1,7 @@
 """Training loop: learning, checkpoints, exact resume, config guard, divergence, CLI."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -20,16 +21,8 @@ def records(run_dir):
     return [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory):
-    """The tiny preset trained straight through (1000 steps)."""
-    run_dir = tmp_path_factory.mktemp("full") / "run"
-    summary = train(TINY, run_dir, progress=False)
-    return run_dir, summary
-
-
-def test_tiny_loss_falls_on_linear_regression(full_run):
-    run_dir, summary = full_run
+def test_tiny_loss_falls_on_linear_regression(tiny_run):
+    run_dir, summary = tiny_run
     recs = records(run_dir)
     assert [r["step"] for r in recs] == [100 * i for i in range(1, 11)]
     # Predicting zero scores E[y^2] = 1 here; the trained model must do far better.
@@ -39,17 +32,17 @@ def test_tiny_loss_falls_on_linear_regression(full_run):
     assert summary["steps"] == 1000 and summary["resumed_from"] == 0
 
 
-def test_outputs_on_disk(full_run):
-    run_dir, _ = full_run
+def test_outputs_on_disk(tiny_run):
+    run_dir, _ = tiny_run
     saved = json.loads((run_dir / "config.json").read_text())
     assert saved["train"]["steps"] == 1000 and saved["model"]["d_model"] == 32
     steps = sorted(int(p.name) for p in (run_dir / "ckpt").iterdir() if p.name.isdigit())
     assert steps == [600, 800, 1000]  # keep_ckpts=3, every 200 steps
 
 
-def test_resume_is_exact(full_run, tmp_path):
+def test_resume_is_exact(tiny_run, tmp_path):
     """Stop at step 300 (off the checkpoint grid), rerun: same params and metrics as straight."""
-    run_dir, _ = full_run
+    run_dir, _ = tiny_run
     part = tmp_path / "run"
     assert train(TINY, part, progress=False, stop_at=300)["steps"] == 300
     with (part / "metrics.jsonl").open("a") as fh:  # as if killed after logging past the ckpt
@@ -65,8 +58,9 @@ def test_resume_is_exact(full_run, tmp_path):
     assert [r["loss"] for r in full] == [r["loss"] for r in resumed]
 
 
-def test_config_mismatch_is_refused(full_run):
-    run_dir, _ = full_run
+def test_config_mismatch_is_refused(tiny_run, tmp_path):
+    run_dir = tmp_path / "run"  # a copy: a failing guard must not write into the shared run
+    shutil.copytree(tiny_run[0], run_dir)
     before = (run_dir / "metrics.jsonl").read_text()
     with pytest.raises(ConfigError, match=r"train\.lr"):
         train(TINY.override(["train.lr=0.5"]), run_dir, progress=False)
