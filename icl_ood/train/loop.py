@@ -23,7 +23,7 @@ from icl_ood.reliability import GracefulStop
 from icl_ood.train.mesh import _host, batch_sharding_for, make_mesh
 from icl_ood.train.rundir import _abstract, _Logger, _truncate_metrics, _write_atomic, check_run_dir
 from icl_ood.train.runs import group_config, resolve_run_batch, run_configs
-from icl_ood.train.step import TrainingDiverged, TrainState, init_runs, train_chunk
+from icl_ood.train.step import TrainingDiverged, TrainState, compiled_config, init_runs, train_chunk
 
 
 def train(cfg: Config, run_dir: str | Path, *, progress: bool = True,
@@ -74,6 +74,7 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
         if lead and not (d / "config.json").exists():
             _write_atomic(d / "config.json", c.to_json())
     graphdef, state, data_keys = init_runs(cfg, [c.train.seed for c, _ in runs], mesh)
+    step_cfg = compiled_config(cfg)
     weights = jnp.asarray([c.data.weights for c, _ in runs], jnp.float32)
     ckpts = [Checkpoints(d / "ckpt", keep=cfg.train.keep_ckpts) for _, d in runs]
     start, state, metas = _restore(ckpts, state)
@@ -106,7 +107,7 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
         while step < end:
             n = min(k, end - step)
             state, m = train_chunk(state, jnp.asarray(step, jnp.int32), data_keys, weights,
-                                   graphdef=graphdef, cfg=cfg, n_steps=n, batch_sharding=sharding,
+                                   graphdef=graphdef, cfg=step_cfg, n_steps=n, batch_sharding=sharding,
                                    run_batch=run_batch)
             if pending is not None:  # the device is already busy with the chunk just sent
                 consume(pending)

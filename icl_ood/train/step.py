@@ -7,6 +7,7 @@ input pipeline and a resumed run sees exactly the batches an uninterrupted run w
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any, NamedTuple
 
@@ -121,12 +122,20 @@ def train_chunk(state_R: TrainState, step0, data_key_R, weights_R=None, *, graph
     return jax.lax.map(one_run, runs, batch_size=run_batch)
 
 
+def compiled_config(cfg: Config) -> Config:
+    """`cfg` without the fields only the host loop reads (name, logging, checkpointing, steps
+    per dispatch): the static argument of the compiled programs, so runs that differ only in
+    those share one compilation."""
+    return dataclasses.replace(cfg, name="", train=dataclasses.replace(
+        cfg.train, steps_per_dispatch=1, log_every=1, ckpt_every=1, keep_ckpts=1))
+
+
 def init_runs(cfg: Config, seeds: list[int], mesh: Mesh | None = None):
     """(graphdef, stacked state, stacked data keys) for runs with the given seeds."""
     init_keys, data_keys = zip(*(keys(s) for s in seeds))
     # The structure only (an eager init would compile every initializer op: seconds on a CPU).
     graphdef, _ = nnx.split(nnx.eval_shape(lambda: init_model(cfg, init_keys[0])), nnx.Param)
-    init = _init_fn(cfg, mesh)
+    init = _init_fn(compiled_config(cfg), mesh)
     return graphdef, init(jnp.stack(init_keys)), jnp.stack(data_keys)
 
 
