@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from icl_ood import presets
 from icl_ood.config import ConfigError
+from icl_ood.results import ResultsError
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _config(args):
@@ -33,15 +39,16 @@ def _init_distributed() -> None:
 
 
 def cmd_train(args) -> int:
-    """Exit status: 0 done (or stopped by --stop-at); 2 invalid input (nothing written);
+    """Prints one JSON summary, including "complete" (the run reached train.steps) and
+    final_loss: the loss of the last step trained or, when this invocation trained none (a
+    rerun of a finished run), the last loss logged in metrics.jsonl; null if none, never NaN.
+    Exit status: 0 done (or stopped by --stop-at); 2 invalid input (nothing written);
     1 training or file failure (diverged, no readable checkpoint, unwritable folder, full disk:
     the last good checkpoint is kept); 130 (SIGINT, Ctrl-C) or 143 (SIGTERM): stopped at the
     end of the current chunk with a checkpoint; rerunning the same command continues exactly."""
     cfg = _config(args)  # before importing jax: config errors are fast and write nothing
     if args.stop_at is not None and args.stop_at < 1:
         raise ConfigError(f"--stop-at: must be a step >= 1, got {args.stop_at}")
-    import signal
-
     from icl_ood.checkpoint import CheckpointError
     from icl_ood.reliability import move_aside
     from icl_ood.train import TrainingDiverged, train
@@ -55,12 +62,38 @@ def cmd_train(args) -> int:
     except (TrainingDiverged, CheckpointError, OSError) as e:
         print(f"icl-ood: error: {e}", file=sys.stderr)
         return 1
-    print(json.dumps({"run_dir": run_dir, **summary}))
+    summary = _complete(cfg, Path(run_dir), summary, args)
+    print(json.dumps({"run_dir": run_dir, **summary}, allow_nan=False))
+    if summary["complete"] and summary["resumed_from"] == summary["steps"]:
+        print(f"icl-ood: {run_dir}: the run is already complete (step {summary['steps']}); "
+              "nothing trained (--new-run starts afresh)", file=sys.stderr)
     if summary.get("interrupted"):
         print(f"icl-ood: {summary['interrupted']}: stopped at step {summary['steps']} after "
               "saving a checkpoint; rerun the same command to continue", file=sys.stderr)
         return 128 + signal.Signals[summary["interrupted"]].value
     return 0
+
+
+def _last_logged_loss(run_dir: Path, step: int) -> float | None:
+    """The loss of metrics.jsonl's record at `step`, if it is the last one."""
+    try:
+        rec = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+        return rec["loss"] if rec["step"] == step and math.isfinite(rec["loss"]) else None
+    except (OSError, IndexError, KeyError, TypeError, json.JSONDecodeError):
+        return None
+
+
+def _complete(cfg, run_dir: Path, summary: dict, args) -> dict:
+    """The summary with "complete" and a final_loss that is valid JSON: when no step ran in
+    this invocation (NaN in the summary), the last logged loss of each run, or None."""
+    from icl_ood.train import run_configs
+    runs = [d for _, d in run_configs(cfg, run_dir, args.num_runs, args.vary or ())]
+    losses = summary["final_loss"] if isinstance(summary["final_loss"], list) \
+        else [summary["final_loss"]]
+    losses = [v if v is not None and math.isfinite(v) else _last_logged_loss(d, summary["steps"])
+              for v, d in zip(losses, runs)]
+    return {**summary, "complete": summary["steps"] >= cfg.train.steps,
+            "final_loss": losses if len(runs) > 1 else losses[0]}
 
 
 RUN_BATCH_HELP = ("runs vectorised together (vmap), the rest one after another (default: all on "
@@ -114,7 +147,7 @@ def cmd_evaluate(args) -> int:
                     continue
                 res = ev.run_sweep(run_dir, sweep, n_prompts=args.n_prompts, seed=args.seed,
                                    baselines=names, mix=mix, n_boot=args.n_boot,
-                                   model_and_cfg=(model, cfg, step))
+                                   model_and_cfg=(model, cfg, step), force=args.force)
                 n_tasks = len({r["task"] for r in res.rows})
                 n_pred = len({r["predictor"] for r in res.rows})
                 print(f"\n== run {run_dir} (step {step}), sweep {sweep}: {n_tasks} tasks x "
@@ -129,35 +162,80 @@ def cmd_evaluate(args) -> int:
                 sec = res.seconds
                 base_s = sum(v for k, v in sec.items() if k not in ("model", "total"))
                 print(f"wall time: {sec['total']:.1f} s (model {sec.get('model', 0):.1f} s, "
-                      f"baselines {base_s:.1f} s); rows in {run_dir}/eval/{sweep}.jsonl")
-    except (ValueError, CheckpointError) as e:
+                      f"baselines {base_s:.1f} s); rows in {res.path}")
+    except (ValueError, CheckpointError, ResultsError) as e:
         print(f"icl-ood: error: {e}", file=sys.stderr)
         return 2
     return 0
 
 
 def cmd_replicate(args) -> int:
+    """Exit status: 0 done; 2 invalid request or results that cannot be used; 1 a training or
+    file failure; 130 (SIGINT) or 143 (SIGTERM): training stopped with a checkpoint and nothing
+    later ran (rerun the same command to continue)."""
     from icl_ood import experiments
-    experiments.replicate(args.experiment, args.preset, args.out, overrides=tuple(args.set or ()),
-                          n_prompts=args.n_prompts, progress=not args.quiet)
+    from icl_ood.checkpoint import CheckpointError
+    from icl_ood.train import TrainingDiverged
+    try:
+        experiments.replicate(args.experiment, args.preset, args.out,
+                              overrides=tuple(args.set or ()), n_prompts=args.n_prompts,
+                              progress=not args.quiet)
+    except experiments.Interrupted as e:
+        print(f"icl-ood: {e}", file=sys.stderr)
+        return 128 + signal.Signals[e.signal].value
+    except (TrainingDiverged, CheckpointError, OSError) as e:
+        print(f"icl-ood: error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_figures(args) -> int:
-    from pathlib import Path
-
+    """Redraws figures and report.md from saved results only; refuses (exit 2, one line,
+    nothing touched) if the folder lacks complete results."""
     from icl_ood import figures, report
     out = Path(args.from_dir)
-    if not (out / "experiment.json").exists():
-        print(f"icl-ood: error: --from {out}: no experiment.json; not a replicate folder",
-              file=sys.stderr)
+    try:
+        paths = figures.draw_all(out, force=args.force)
+    except ResultsError as e:
+        print(f"icl-ood: error: --from {e}", file=sys.stderr)
         return 2
-    paths = figures.draw_all(out)
-    print(f"{len(paths)} figure files in {out / 'figures'}; report {report.write(out)}")
+    print(f"{len(paths)} figure files in {out / 'figures'}; "
+          f"report {report.write(out, force=args.force)}")
     return 0
 
 
+def _stop_now(signum, frame) -> None:
+    """SIGINT/SIGTERM outside training (start-up, importing jax, compiling, evaluating,
+    drawing): one line, then exit 128 + signum at once. Every output is written atomically, so
+    nothing half-written is left; training installs its own handler (checkpoint, then stop)."""
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except (OSError, ValueError):
+            pass
+    os.write(2, f"\nicl-ood: {signal.Signals(signum).name} received: stopped; finished outputs "
+                "are kept, rerun the same command to continue\n".encode())
+    os._exit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The command line (exit statuses: see each command); SIGINT and SIGTERM end it with one
+    line and status 130 or 143 wherever they arrive."""
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {s: signal.signal(s, _stop_now) for s in SIGNALS}  # before importing jax
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # a second Ctrl-C during training's checkpoint
+        print("\nicl-ood: SIGINT received again: stopped without saving; the last complete "
+              "checkpoint stands", file=sys.stderr)
+        return 128 + signal.SIGINT
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="icl-ood", description=__doc__)
     p.add_argument("--plugins", metavar="MODULES",
                    help="comma-separated modules or .py files that register function families, "
@@ -224,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--mix", help="family1,family2 of the convex sweep (default: first two)")
     e.add_argument("--seed", type=int, default=0, help="prompt seed")
     e.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
+    e.add_argument("--force", action="store_true",
+                   help="replace results of a newer checkpoint by this one's (results with other "
+                        "options are never replaced: they are saved beside, keyed by options, "
+                        "e.g. eval/k.n64.jsonl)")
     e.set_defaults(fn=cmd_evaluate)
 
     r = sub.add_parser("replicate", help="the main job: train, evaluate, figures, report")
@@ -239,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
 
     f = sub.add_parser("figures", help="redraw figures and report from saved results")
     f.add_argument("--from", dest="from_dir", required=True, help="a replicate output folder")
+    f.add_argument("--force", action="store_true",
+                   help="redraw even if the figures and report there were made from more "
+                        "results or a later checkpoint")
     f.set_defaults(fn=cmd_figures)
 
     args = p.parse_args(argv)
@@ -249,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "distributed", False):
             _init_distributed()
         return args.fn(args)
-    except ConfigError as e:
+    except (ConfigError, ResultsError) as e:
         print(f"icl-ood: error: {e}", file=sys.stderr)
         return 2
 

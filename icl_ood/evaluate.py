@@ -13,7 +13,13 @@ a paired bootstrap over prompts (the same resamples for every predictor).
 A sweep evaluates a list of tasks from one key, so every task in it sees the same x draws and
 function draws (common random numbers, e.g. across the convex weight a), and writes tidy JSON
 lines to run_dir/eval/<sweep>.jsonl plus the Bayes posterior family weights per k to
-run_dir/eval/<sweep>_bayes_weights.jsonl.
+run_dir/eval/<sweep>_bayes_weights.jsonl, with a manifest (icl_ood.results) of what they were
+computed from: the run's config, the checkpoint step and a checksum of the evaluated parameters,
+and the evaluation options. Options other than the defaults (1280 prompts per task, seed 0,
+every applicable baseline, the run's first two families as the convex mix, 1000 bootstrap
+resamples) put a key in the file names, e.g. eval/k.n64.jsonl, so an evaluation with other
+options never replaces another; results of an older checkpoint never replace those of a newer
+one unless forced.
 """
 
 from __future__ import annotations
@@ -32,10 +38,11 @@ import numpy as np
 from flax import nnx
 
 from icl_ood import baselines as bl
-from icl_ood import sweeps
-from icl_ood.config import DataConfig
+from icl_ood import results, sweeps
+from icl_ood.config import Config, DataConfig
 from icl_ood.tasks import Task, draw, mean_square, skew_sqrt  # noqa: F401  (ev.Task, ev.draw)
 
+EVAL_FORMAT = 2  # bump when a change alters saved evaluation results (manifests compare it)
 ROW_FIELDS = ("run", "sweep", "step", "predictor", "task", "family", "a", "freq", "k", "error",
               "lower", "upper", "normalized", "norm_lower", "norm_upper", "normalizer",
               "normalizer_how", "n_prompts")
@@ -91,13 +98,14 @@ def summarize(err_MxPxK: np.ndarray, norm: float, counts_RxP: np.ndarray) -> dic
 
 @dataclass
 class EvalResult:
-    """Tidy rows (one per predictor and k), Bayes family-weight rows, seconds spent, and one
-    line per default baseline that was skipped (with why)."""
+    """Tidy rows (one per predictor and k), Bayes family-weight rows, seconds spent, one line
+    per default baseline that was skipped (with why), and the rows' file (None if not written)."""
 
     rows: list[dict]
     weight_rows: list[dict]
     seconds: dict[str, float]
     notes: list[str] = dataclasses.field(default_factory=list)
+    path: Path | None = None
 
 
 def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
@@ -162,15 +170,71 @@ def sweep_tasks(cfg: DataConfig, sweep: str, n_prompts: int = 1280,
     return sweeps.get(sweep).tasks(cfg, n_prompts, mix)
 
 
+def model_checksum(model: nnx.Module) -> str:
+    """A checksum of the model's parameters (icl_ood.checkpoint.checksum: computed on the
+    device, milliseconds): the identity of what an evaluation scored, whatever folder or copy
+    the checkpoint came from."""
+    from icl_ood.checkpoint import checksum
+    return checksum(nnx.state(model, nnx.Param))
+
+
+def eval_options(cfg: DataConfig, sweep: str, *, n_prompts: int = 1280, seed: int = 0,
+                 baselines: tuple[str, ...] | None = None, mix: tuple[str, str] | None = None,
+                 n_boot: int = 1000, opts: bl.Options = bl.DEFAULT_OPTIONS) -> dict:
+    """The options of an evaluation as saved in its manifest and keyed in its file names: mix
+    only for the convex sweep and only if it differs from the run's first two families; opts
+    as a digest, only if not the defaults."""
+    if sweep != "convex" or mix is None or tuple(mix) == tuple(cfg.families[:2]):
+        mix = None
+    return {"n_prompts": n_prompts, "seed": seed,
+            "baselines": None if baselines is None else list(baselines),
+            "mix": None if mix is None else list(mix), "n_boot": n_boot,
+            "opts": None if opts == bl.DEFAULT_OPTIONS
+            else results.digest(dataclasses.asdict(opts))}
+
+
+def result_inputs(cfg: Config, step: int, checksum: str, what: str, options: dict) -> dict:
+    """The inputs of an evaluation output (its manifest's "inputs")."""
+    return {"what": what, "format": EVAL_FORMAT, "config": results.digest(cfg.to_dict()),
+            "checkpoint": {"step": step, "checksum": checksum}, "options": options}
+
+
+def sweep_paths(run_dir: str | Path, sweep: str, options: dict) -> tuple[Path, Path]:
+    """(rows, Bayes weights) files of a sweep evaluated with `options` (see eval_options)."""
+    return tuple(Path(run_dir) / "eval" / f for f in results.eval_files(sweep, options))
+
+
+def _legacy_rank(path: Path) -> list | None:
+    """[step, n_prompts] of a result file written without a manifest (by older code)."""
+    try:
+        first = json.loads(path.open().readline() or "{}")
+        return [first["step"], first["n_prompts"]]
+    except (OSError, json.JSONDecodeError, KeyError):
+        return None
+
+
 def run_sweep(run_dir: str | Path, sweep: str, *, n_prompts: int = 1280, seed: int = 0,
               baselines: tuple[str, ...] | None = None, mix: tuple[str, str] | None = None,
               opts: bl.Options = bl.DEFAULT_OPTIONS, n_boot: int = 1000, model_and_cfg=None,
-              write: bool = True) -> EvalResult:
-    """Loads the run's latest checkpoint, evaluates every task of `sweep`, writes the JSONL files
-    run_dir/eval/<sweep>.jsonl and <sweep>_bayes_weights.jsonl; returns all rows and timings."""
+              write: bool = True, force: bool = False, checksum: str | None = None
+              ) -> EvalResult:
+    """Loads the run's latest good checkpoint (or uses `model_and_cfg` = (model, config, step)),
+    evaluates every task of `sweep` and writes the rows and Bayes weights to the files
+    `sweep_paths` names for these options, then their manifest (see the module docstring).
+
+    Refuses (results.ResultsError, before evaluating) to replace results of a newer checkpoint
+    by those of an older one, unless `force`. `checksum`: model_checksum of the model, if
+    already known. Returns all rows, timings and the rows' path.
+    """
     from icl_ood.train import load_model
     run_dir = Path(run_dir)
     model, cfg, step = model_and_cfg or load_model(run_dir)
+    options = eval_options(cfg.data, sweep, n_prompts=n_prompts, seed=seed, baselines=baselines,
+                           mix=mix, n_boot=n_boot, opts=opts)
+    rows_path, weights_path = sweep_paths(run_dir, sweep, options)
+    if write:
+        results.check_replace(rows_path, [step, n_prompts], force=force,
+                              what=f"the {sweep} sweep", legacy_rank=_legacy_rank(rows_path))
     tasks = sweep_tasks(cfg.data, sweep, n_prompts, mix)
     key = jax.random.fold_in(jax.random.key(seed), 0)
     rows, wrows, seconds, notes = [], [], {}, []
@@ -184,12 +248,14 @@ def run_sweep(run_dir: str | Path, sweep: str, *, n_prompts: int = 1280, seed: i
         for k, v in r.seconds.items():
             seconds[k] = seconds.get(k, 0.0) + v
     seconds["total"] = time.perf_counter() - t0
-    if write:
-        out = run_dir / "eval"
-        out.mkdir(parents=True, exist_ok=True)
-        _write_jsonl(out / f"{sweep}.jsonl", rows)
-        _write_jsonl(out / f"{sweep}_bayes_weights.jsonl", wrows)
-    return EvalResult(rows, wrows, seconds, notes)
+    if not write:
+        return EvalResult(rows, wrows, seconds, notes)
+    results.write_jsonl(rows_path, rows)
+    results.write_jsonl(weights_path, wrows)
+    inputs = result_inputs(cfg, step, checksum or model_checksum(model), sweep, options)
+    results.write_manifest(rows_path, "evaluate", inputs, [rows_path, weights_path],
+                           rank=[step, n_prompts])
+    return EvalResult(rows, wrows, seconds, notes, rows_path)
 
 
 def example_tasks(cfg: DataConfig, mix: tuple[str, ...]) -> list[Task]:
@@ -239,23 +305,35 @@ def example_curves(model: nnx.Module, data_cfg: DataConfig, mix: tuple[str, ...]
                     "in-context points (k = number of in-context examples)", "examples": out}
 
 
-def write_json(path: Path, obj) -> None:
-    """Writes JSON atomically (a temporary file renamed into place)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj))
-    tmp.replace(path)
+EXAMPLES_OPTIONS = {"ks": [5, 20], "n_grid": 200, "seed": 0,
+                    "baselines": ["bayes_mixture", "task_bayes"]}
 
 
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    tmp.replace(path)
+def examples_inputs(cfg: Config, step: int, checksum: str, mix: tuple[str, ...]) -> dict:
+    """The inputs of eval/examples.json (its manifest's "inputs")."""
+    return result_inputs(cfg, step, checksum, "examples", {**EXAMPLES_OPTIONS, "mix": list(mix)})
 
 
-def read_jsonl(path: str | Path) -> list[dict]:
-    """Rows written by run_sweep."""
-    return [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]
+def write_examples(run_dir: str | Path, mix: tuple[str, ...], *, model_and_cfg=None,
+                   checksum: str | None = None, force: bool = False) -> Path:
+    """example_curves of the run's latest good checkpoint (or `model_and_cfg`) written to
+    run_dir/eval/examples.json with its manifest; never replaces those of a newer checkpoint
+    unless `force`."""
+    from icl_ood.train import load_model
+    run_dir = Path(run_dir)
+    model, cfg, step = model_and_cfg or load_model(run_dir)
+    path = run_dir / "eval" / "examples.json"
+    results.check_replace(path, [step], force=force, what="example curves")
+    o = EXAMPLES_OPTIONS
+    ex = example_curves(model, cfg.data, mix, ks=tuple(o["ks"]), n_grid=o["n_grid"],
+                        seed=o["seed"], baselines=tuple(o["baselines"]))
+    results.write_json(path, {**ex, "step": step})
+    results.write_manifest(path, "evaluate", examples_inputs(
+        cfg, step, checksum or model_checksum(model), mix), [path], rank=[step])
+    return path
+
+
+read_jsonl = results.read_jsonl  # rows written by run_sweep
 
 
 # ------------------------------------------------------------------------------------ printing

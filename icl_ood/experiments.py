@@ -1,88 +1,166 @@
 """Experiments: which models to pretrain and which sweeps to run, and `replicate`, the main job
 (train -> evaluate -> figures -> report) with every finished stage reused on a rerun.
 
-An experiment is a list of pretraining runs (overrides on a scale preset: demo, colab or paper)
-plus the sweeps that evaluate them. Output folder layout:
-    OUT/experiment.json                 what was asked (experiment, preset, overrides, seed)
-    OUT/runs/<run>/                     training run (config.json, metrics.jsonl, ckpt/) and
-    OUT/runs/<run>/eval/<sweep>.jsonl   its evaluation rows (see icl_ood.evaluate)
+An experiment is a list of pretraining runs (typed changes to the DataConfig of a scale preset:
+demo, colab or paper) plus the sweeps that evaluate them. Each experiment's doc follows the
+presets' contract: a summary, then the command, the measured runtime and the result, with the
+provenance of its choices ([paper] Yadlowsky et al. 2023, [garg] Garg et al. 2022, [ours]).
+
+Output folder layout (every file written atomically; see icl_ood.results for the manifests):
+    OUT/experiment.json                 the request (experiment, preset, overrides, n_prompts) and
+                                        what figures and report need: runs (name, label,
+                                        pretraining changes, result files), mix, sweeps, doc
+    OUT/runs/<run>/                     training run (config.json, metrics.jsonl, ckpt/,
+                                        train.manifest.json)
+    OUT/runs/<run>/eval/<sweep>[.<options>].jsonl (+ _bayes_weights, + .manifest.json)
+                                        its evaluation rows (see icl_ood.evaluate)
     OUT/runs/<run>/eval/examples.json   curves across x for the example-prompt figure
-    OUT/figures/*.png|pdf, OUT/report.md, OUT/provenance.json
+    OUT/figures/*.png|pdf (+ manifest.json), OUT/report.md (+ report.manifest.json),
+    OUT/provenance.json
+
+A stage is reused only if its manifest matches its inputs: training if the newest *readable*
+checkpoint is the final step; an evaluation if it was computed from this checkpoint (step and a
+checksum of its parameters) with these options. A replicate stopped by SIGINT or SIGTERM during
+training raises `Interrupted` (the CLI exits 130 or 143) and runs no later stage.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import platform
-import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from icl_ood import presets
+from icl_ood import presets, results
 from icl_ood.config import Config, ConfigError
+from icl_ood.results import commit  # noqa: F401 (moved to icl_ood.results; kept for scripts)
+
+
+class Interrupted(RuntimeError):
+    """Training stopped by SIGINT or SIGTERM (a checkpoint was saved); no later stage ran.
+    `signal` is the signal's name."""
+
+    def __init__(self, signal_name: str, message: str):
+        super().__init__(message)
+        self.signal = signal_name
 
 
 @dataclass(frozen=True)
 class Run:
-    """One pretraining run of an experiment: a name, a legend label, overrides on the preset."""
+    """One pretraining run of an experiment: a name, a legend label, and the DataConfig fields
+    it sets on the preset, as typed values (e.g. {"weights": (1.0, 0.0)}; a family's prior
+    field as "<family>.<field>", e.g. {"sinusoid.freq": (0.5, 1.5)})."""
 
     name: str
     label: str
-    overrides: tuple[str, ...] = ()
+    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """Pretraining runs, shared data overrides, and what to evaluate."""
+    """Pretraining runs, DataConfig fields shared by every run (set before the run's own), and
+    what to evaluate. `doc`: a summary paragraph, then Command:, Runtime:, Result: lines."""
 
     name: str
     doc: str
     runs: tuple[Run, ...]
-    data: tuple[str, ...] = ()  # overrides shared by every run (applied before the run's own)
+    data: Mapping[str, Any] = field(default_factory=dict)
     sweeps: tuple[str, ...] = ("convex", "freq", "k")
     mix: tuple[str, str] | None = ("linear", "sinusoid")  # f = a*f1 + (1-a)*f2 in the a-sweep
 
+    @property
+    def summary(self) -> str:
+        """The doc's first paragraph (one line)."""
+        return " ".join(self.doc.strip().split("\n\n")[0].split())
+
+    def changes(self, run: Run) -> dict[str, Any]:
+        """The DataConfig fields `run` sets: the experiment's, then the run's own."""
+        return {**self.data, **run.data}
+
     def config(self, preset: str, run: Run, extra: tuple[str, ...] = ()) -> Config:
         """The full config of `run` at scale `preset` (with user overrides `extra` last)."""
-        cfg = presets.get(preset).override(list(self.data) + list(run.overrides) + list(extra))
-        return dataclasses.replace(cfg, name=f"{self.name}/{run.name}")
+        base = presets.get(preset)
+        changes = self.changes(run)
+        try:
+            data = dataclasses.replace(base.data, **{k: v for k, v in changes.items()
+                                                     if "." not in k})
+        except TypeError as e:  # a field DataConfig does not have
+            raise ConfigError(f"experiment {self.name}, run {run.name}: {e}") from e
+        for key, value in changes.items():
+            if "." in key:
+                family, _, fld = key.partition(".")
+                data = data.with_prior(family, **{fld: value})
+        cfg = dataclasses.replace(base, name=f"{self.name}/{run.name}", data=data)
+        return cfg.override(list(extra)) if extra else cfg
 
 
 # Runs that differ only in mixture weights (or seed) are trained together in one program.
-LIN = Run("linear", "pretrained on linear", ("data.weights=[1.0, 0.0]",))
-SIN = Run("sinusoid", "pretrained on sinusoid", ("data.weights=[0.0, 1.0]",))
+LIN = Run("linear", "pretrained on linear", {"weights": (1.0, 0.0)})
+SIN = Run("sinusoid", "pretrained on sinusoid", {"weights": (0.0, 1.0)})
 BOTH = Run("both", "pretrained on linear + sinusoid (50/50)")
-LS = ('data.families=["linear", "sinusoid"]', "data.weights=[0.5, 0.5]")
-D20 = ("data.dim=20", "data.x_dist=\"gaussian\"", "data.x_scale=1.0")
+LS = {"families": ("linear", "sinusoid"), "weights": (0.5, 0.5)}
+D20 = {"dim": 20, "x_dist": "gaussian", "x_scale": 1.0}
+SIN_ONLY = {"families": ("sinusoid",), "weights": (1.0,)}
 
 EXPERIMENTS = {e.name: e for e in (
-    Experiment("demo", "One model pretrained on pure 1-D linear and pure sinusoid prompts "
-               "(50/50); the convex and frequency sweeps against the Bayes predictor of its "
-               "pretraining prior and the joint-class oracle.", (BOTH,), data=LS),
-    Experiment("ood", "The paper's out-of-distribution comparison: models pretrained on linear "
-               "only, sinusoid only, and both, tested on a*linear + (1-a)*sinusoid and on "
-               "sinusoids of other frequencies.", (LIN, SIN, BOTH), data=LS),
-    Experiment("freq", "Frequency generalization: sinusoid models pretrained at one frequency "
-               "(w = 1) or on a range (w ~ U[0.5, 1.5]) [ours], tested from 4x below to 4x above.",
-               (Run("sin_w1", "pretrained on sinusoids, w = 1",
-                    ('data.families=["sinusoid"]', "data.weights=[1.0]")),
+    Experiment("demo", """One model pretrained on pure 1-D linear and pure sinusoid prompts
+(50/50) [paper: pretrained on both families, never on combinations]; the convex and frequency
+sweeps against the Bayes predictor of its pretraining prior and the joint-class oracle [ours].
+
+Command: `icl-ood replicate` (the default experiment at the demo preset; `--preset colab` or
+`--preset paper` to scale up)
+Runtime (measured, figures/demo): 276 s on a 2-core CPU (training 247 s, evaluation 26 s); the
+colab preset with --set train.steps=3000 in 546 s (figures/colab-cpu).
+Result (demo preset, seed 0, figures/demo): at a = 0.5 the Transformer's normalized error is
+0.061 at k = 10 and 0.033 at k = 40, below the Bayes predictor of its pretraining prior (0.113,
+0.090) and far above the joint-class oracle (2e-9); 0.004 on pure lines and 0.028 on pure
+sinusoids at k = 10; seeds 1-3 in figures/demo-seeds.""", (BOTH,), data=LS),
+    Experiment("ood", """The paper's out-of-distribution comparison [paper]: models pretrained on
+linear only, sinusoid only, and both (50/50), tested on f = a*linear + (1-a)*sinusoid and on
+sinusoids of other frequencies.
+
+Command: `icl-ood replicate --experiment ood` (demo preset; the paper's scale: `--preset paper`)
+Runtime (measured, figures/ood-demo): 814 s on a 2-core CPU (the three runs trained in 745 s,
+evaluation 66 s).
+Result (demo preset, seed 0, figures/ood-demo, k = 40): pretrained on linear only, error 0.308
+at a = 0.5 and 1.043 on pure sinusoids; on sinusoids only, 0.308 on pure lines and 0.230 at
+a = 0.5; on both, 0.033 at a = 0.5: single-family models fail outside their family, as the
+paper reports.""", (LIN, SIN, BOTH), data=LS),
+    Experiment("freq", """Frequency generalization: sinusoid models pretrained at one frequency
+(w = 1) [paper] or on a range (w ~ U[0.5, 1.5]) [ours], tested from 4x below to 4x above.
+
+Command: `icl-ood replicate --experiment freq`
+Runtime (measured, figures/freq-demo): 548 s on a 2-core CPU (training 256 s and 261 s,
+evaluation 28 s).
+Result (demo preset, seed 0, figures/freq-demo, k = 40): pretrained at w = 1, error 0.007 there
+and 0.60 / 1.18 at w = 0.5 / 2; pretrained on w ~ U[0.5, 1.5], at most 0.040 inside the range
+and below it, but 0.42 at w = 2.25 and 1.12 at w = 3: no extrapolation to faster functions.""",
+               (Run("sin_w1", "pretrained on sinusoids, w = 1", SIN_ONLY),
                 Run("sin_range", "pretrained on sinusoids, w ~ U[0.5, 1.5]",
-                    ('data.families=["sinusoid"]', "data.weights=[1.0]",
-                     "data.sinusoid.freq=[0.5, 1.5]"))),
+                    {**SIN_ONLY, "sinusoid.freq": (0.5, 1.5)})),
                sweeps=("freq", "k"), mix=None),
-    Experiment("selection", "Model selection at d = 20 (Garg et al.'s families): dense + sparse "
-               "linear, dense linear + 2-layer ReLU nets, and the same with the ReLU family rarely "
-               "seen (10%) [weights ours]; the Bayes predictor's posterior family weight vs k.",
+    Experiment("selection", """Model selection at d = 20 with Gaussian x [garg]: dense + sparse
+linear, dense linear + 2-layer ReLU nets (50/50) [garg: the families], and the same with the
+ReLU family rarely seen (90/10) [ours: the weights]; the Bayes predictor's posterior family
+weight vs k.
+
+Command: `icl-ood replicate --experiment selection --preset paper` (Garg et al. also use their
+curriculum: add --set data.curriculum=true)
+Runtime: not run yet; the paper preset trains at about 3.7 ms per step on one H100 (bfloat16,
+figures/benchmarks_h100.jsonl), about 31 min per model, three models; a 2-core CPU is out of
+reach (1.8 s per step).
+Result: not run yet (no accelerator time so far).""",
                (Run("linear+sparse", "dense + sparse linear (50/50)",
-                    ('data.families=["linear", "sparse_linear"]', "data.weights=[0.5, 0.5]")),
+                    {"families": ("linear", "sparse_linear"), "weights": (0.5, 0.5)}),
                 Run("linear+relu", "dense linear + ReLU nets (50/50)",
-                    ('data.families=["linear", "relu_net"]', "data.weights=[0.5, 0.5]")),
+                    {"families": ("linear", "relu_net"), "weights": (0.5, 0.5)}),
                 Run("linear+relu_rare", "dense linear + ReLU nets (90/10)",
-                    ('data.families=["linear", "relu_net"]', "data.weights=[0.9, 0.1]"))),
+                    {"families": ("linear", "relu_net"), "weights": (0.9, 0.1)})),
                data=D20, sweeps=("k",), mix=None),
 )}
 
@@ -95,35 +173,36 @@ def get(name: str) -> Experiment:
 
 # ------------------------------------------------------------------------------------ stages
 
-def commit() -> str:
-    """The git commit of the code (with '+dirty' for uncommitted changes), else $ICL_OOD_COMMIT
-    (for copies without .git, e.g. on a remote accelerator), else 'unknown'."""
-    if os.environ.get("ICL_OOD_COMMIT"):
-        return os.environ["ICL_OOD_COMMIT"]
-    root = Path(__file__).resolve().parent.parent
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
-                             capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               text=True, capture_output=True, check=True).stdout.strip()
-        return sha + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def _trained_step(run_dir: Path) -> int:
-    """The newest checkpoint step of a run folder (0 if none), without starting jax."""
+def _newest_step(run_dir: Path) -> int:
+    """The newest checkpoint folder's step (0 if none), without starting jax; whether it is
+    readable is another matter (see _trained)."""
     ckpt = run_dir / "ckpt"
     steps = [int(p.name) for p in ckpt.iterdir() if p.name.isdigit()] if ckpt.exists() else []
     return max(steps, default=0)
 
 
+def _trained(run_dir: Path, cfg: Config, load_model) -> tuple[tuple | None, str]:
+    """((model, config, step), '') if the run's newest *readable* checkpoint is its final step;
+    else (None, why it needs training)."""
+    from icl_ood.checkpoint import CheckpointError
+    newest = _newest_step(run_dir)
+    if newest < cfg.train.steps:
+        return None, f"from step {newest}" if newest else ""
+    try:
+        found = load_model(run_dir)  # warns about each unreadable checkpoint it skips
+    except CheckpointError as e:
+        return None, str(e)
+    if found[2] < cfg.train.steps:
+        return None, (f"the checkpoint of step {newest} is unreadable; from step {found[2]}, the "
+                      "newest readable one")
+    return found, ""
+
+
 def _check_request(out: Path, request: dict) -> None:
     """Refuses to reuse an output folder made by a different request (names the fields)."""
-    path = out / "experiment.json"
-    if not path.exists():
+    old = results.read_json(out / "experiment.json")
+    if old is None:
         return
-    old = json.loads(path.read_text())
     differ = [f"{k}: {old.get(k)!r} -> {v!r}" for k, v in request.items() if old.get(k) != v]
     if differ:
         raise ConfigError(f"{out} holds results of another request ({'; '.join(differ)}); "
@@ -145,18 +224,45 @@ def _groups(cfgs: dict[str, Config]) -> list[list[str]]:
     return groups
 
 
-def _eval_done(path: Path, step: int, n_prompts: int) -> bool:
-    if not path.exists():
-        return False
-    first = json.loads(path.open().readline() or "{}")
-    return first.get("step") == step and first.get("n_prompts") == n_prompts
+def describe(exp: Experiment, cfgs: dict[str, Config], n_prompts: int) -> dict:
+    """What figures and the report need besides the saved results (written into
+    experiment.json, so that a redraw never depends on the experiment definitions of the day):
+    doc, mix, sweeps, and per run its name, label, pretraining changes and result files."""
+    from icl_ood import evaluate as ev
+    runs = []
+    for run in exp.runs:
+        cfg = cfgs[run.name]
+        files = {s: [f"eval/{f}" for f in results.eval_files(s, ev.eval_options(
+            cfg.data, s, n_prompts=n_prompts, mix=exp.mix))] for s in exp.sweeps}
+        if cfg.data.dim == 1:
+            files["examples"] = ["eval/examples.json"]
+        runs.append({"name": run.name, "label": run.label, "data": exp.changes(run),
+                     "config": results.digest(cfg.to_dict()), "results": files})
+    return {"format": results.FORMAT, "doc": exp.doc, "mix": exp.mix, "sweeps": exp.sweeps,
+            "runs": runs}
+
+
+def _train_manifest(run_dir: Path, cfg: Config, step: int, checksum: str) -> None:
+    """runs/<run>/train.manifest.json: the config trained, the final step and a checksum of its
+    parameters (written when it changes; the checkpoints themselves decide reuse)."""
+    path = run_dir / "train.manifest.json"
+    inputs = {"config": results.digest(cfg.to_dict())}
+    info = {"step": step, "checksum": checksum}
+    man = results.read_manifest(path)
+    if results.matches(path, inputs) and {k: man.get(k) for k in info} == info:
+        return
+    results.write_manifest(path, "train", inputs, [run_dir / "config.json"], rank=[step],
+                           complete=step >= cfg.train.steps, info=info)
 
 
 def replicate(experiment: str = "demo", preset: str = "demo", out: str | Path | None = None, *,
               overrides: tuple[str, ...] = (), n_prompts: int = 1280, progress: bool = True,
               log=print) -> Path:
     """Trains every run of the experiment, evaluates its sweeps, draws the figures and writes
-    report.md in `out` (default results/<experiment>-<preset>); finished stages are reused."""
+    report.md in `out` (default results/<experiment>-<preset>); finished stages are reused.
+
+    Raises Interrupted (after saving a checkpoint, before any later stage) if training is
+    stopped by SIGINT or SIGTERM; ConfigError for an invalid request (nothing written)."""
     exp = get(experiment)
     cfgs = {r.name: exp.config(preset, r, tuple(overrides)) for r in exp.runs}  # validates all
     if n_prompts < 2:
@@ -171,57 +277,89 @@ def replicate(experiment: str = "demo", preset: str = "demo", out: str | Path | 
     for name, cfg in cfgs.items():
         check_run_dir(cfg, out / "runs" / name)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "experiment.json").write_text(json.dumps(request, indent=2))
+    results.write_json(out / "experiment.json", {**request, **describe(exp, cfgs, n_prompts)},
+                       indent=2)
     prov_path = out / "provenance.json"
-    prov = json.loads(prov_path.read_text()) if prov_path.exists() else {"stages": {}}
+    prov = results.read_json(prov_path, {"stages": {}})
     t_start = time.perf_counter()
     groups = _groups(cfgs)
     n_stages = len(groups) + len(cfgs) + 1
     stage = 0
+    loaded = {}  # run -> (model, config, step) of its final checkpoint, once known
     for names in groups:
         stage += 1
-        todo = [n for n in names if _trained_step(out / "runs" / n) < cfgs[n].train.steps]
         what = ", ".join(names)
-        if not todo:
-            log(f"[{stage}/{n_stages}] train {what}: done, reused")
-            continue
+        state = {n: _trained(out / "runs" / n, cfgs[n], load_model) for n in names}
+        loaded.update({n: found for n, (found, _) in state.items() if found})
+        todo = [n for n in names if state[n][0] is None]
         steps = cfgs[names[0]].train.steps
+        if not todo:
+            log(f"[{stage}/{n_stages}] train {what}: done (step {steps}), reused")
+            continue
+        why = "; ".join(f"{n}: {state[n][1]}" for n in todo if state[n][1])
         log(f"[{stage}/{n_stages}] train {what} ({preset} preset, {steps} steps"
-            + (", together in one program)" if len(names) > 1 else ")"))
+            + (", together in one program" if len(names) > 1 else "")
+            + (f"; {why}" if why else "") + ")")
         t0 = time.perf_counter()
         dirs = [out / "runs" / n for n in names]
         summary = train_many([cfgs[n] for n in names], dirs, progress=progress)
-        prov["stages"][f"train/{'+'.join(names)}"] = {"wall_s": round(time.perf_counter() - t0, 1),
-                                                     "final_loss": summary["final_loss"]}
+        key = f"train/{'+'.join(names)}"
+        earlier = prov["stages"].get(key, {})
+        wall = round(time.perf_counter() - t0 + (earlier.get("wall_s", 0.0)
+                                                 if earlier.get("interrupted") else 0.0), 1)
+        prov["stages"][key] = {"wall_s": wall, "final_loss": summary["final_loss"]}
+        for n in names:
+            loaded.pop(n, None)
+        if summary["interrupted"]:
+            sig = summary["interrupted"]
+            prov["stages"][key] = {"wall_s": wall, "interrupted": sig, "steps": summary["steps"]}
+            results.write_json(prov_path, prov, indent=2)
+            raise Interrupted(sig, f"{sig}: training of {what} stopped at step "
+                                   f"{summary['steps']} of {steps} with a checkpoint; nothing "
+                                   "evaluated, no figures or report; rerun the same command to "
+                                   "continue")
     for name, cfg in cfgs.items():
         stage += 1
         run_dir = out / "runs" / name
-        model, mcfg, step = load_model(run_dir)
-        todo = [s for s in exp.sweeps
-                if not _eval_done(run_dir / "eval" / f"{s}.jsonl", step, n_prompts)]
-        if cfg.data.dim == 1 and not (run_dir / "eval" / "examples.json").exists():
+        model, mcfg, step = loaded.get(name) or load_model(run_dir)
+        if step < cfg.train.steps:  # never evaluate a half-trained model as the result
+            raise results.ResultsError(f"{run_dir}: the newest readable checkpoint is step "
+                                       f"{step}, not {cfg.train.steps}; nothing evaluated")
+        checksum = ev.model_checksum(model)
+        _train_manifest(run_dir, mcfg, step, checksum)
+        todo = []
+        for s in exp.sweeps:
+            options = ev.eval_options(mcfg.data, s, n_prompts=n_prompts, mix=exp.mix)
+            path = ev.sweep_paths(run_dir, s, options)[0]
+            if not results.matches(path, ev.result_inputs(mcfg, step, checksum, s, options)):
+                todo.append(s)
+        ex_mix = exp.mix or (mcfg.data.families[0],)
+        if mcfg.data.dim == 1 and not results.matches(
+                run_dir / "eval" / "examples.json",
+                ev.examples_inputs(mcfg, step, checksum, ex_mix)):
             todo.append("examples")
         if not todo:
-            log(f"[{stage}/{n_stages}] evaluate {name}: done, reused")
+            log(f"[{stage}/{n_stages}] evaluate {name} (step {step}): done, reused")
             continue
-        log(f"[{stage}/{n_stages}] evaluate {name}: {', '.join(todo)} "
+        log(f"[{stage}/{n_stages}] evaluate {name} (step {step}): {', '.join(todo)} "
             f"({n_prompts} prompts per task, all baselines)")
         t0 = time.perf_counter()
         for sweep in todo:
             if sweep == "examples":
-                examples = ev.example_curves(model, mcfg.data, exp.mix or (mcfg.data.families[0],))
-                ev.write_json(run_dir / "eval" / "examples.json", examples)
+                ev.write_examples(run_dir, ex_mix, model_and_cfg=(model, mcfg, step),
+                                  checksum=checksum)
                 continue
             res = ev.run_sweep(run_dir, sweep, n_prompts=n_prompts, mix=exp.mix,
-                               model_and_cfg=(model, mcfg, step))
+                               model_and_cfg=(model, mcfg, step), checksum=checksum)
             log(f"    {sweep}: {len({r['task'] for r in res.rows})} tasks, "
                 f"{res.seconds['total']:.1f} s")
-        prov["stages"][f"evaluate/{name}"] = {"wall_s": round(time.perf_counter() - t0, 1)}
+        prov["stages"][f"evaluate/{name}"] = {"wall_s": round(time.perf_counter() - t0, 1),
+                                              "step": step}
     stage += 1
     log(f"[{stage}/{n_stages}] figures and report")
     prov.update(provenance(experiment, preset, overrides, cfgs))
     prov["wall_s_this_invocation"] = round(time.perf_counter() - t_start, 1)
-    prov_path.write_text(json.dumps(prov, indent=2))
+    results.write_json(prov_path, prov, indent=2)
     paths = figures.draw_all(out)
     report.write(out)
     log(f"done: {len(paths)} figures in {out / 'figures'}, report {out / 'report.md'}")
@@ -236,7 +374,7 @@ def provenance(experiment: str, preset: str, overrides, cfgs: dict[str, Config])
             else f"icl-ood replicate --experiment {experiment} --preset {preset}"
             + "".join(f" --set {o}" for o in overrides),
             "experiment": experiment, "preset": preset, "overrides": list(overrides),
-            "commit": commit(), "device": f"{dev.platform}: {dev.device_kind}",
+            "commit": results.commit(), "device": f"{dev.platform}: {dev.device_kind}",
             "n_devices": jax.device_count(), "host": f"{platform.machine()}, {os.cpu_count()} CPU cores",
             "jax": jax.__version__,
             "python": platform.python_version(),

@@ -1,5 +1,8 @@
 """Figures from saved results only (never trains or evaluates): `draw_all(out)` redraws every
-figure of a replicate folder into out/figures as PNG and PDF.
+figure of a replicate folder into out/figures as PNG and PDF, from what `icl_ood.results.load`
+reads (experiment.json and the result files it lists, checked against their manifests), never
+from the experiment definitions in the code; it refuses (ResultsError, one line, nothing
+drawn) when results are missing or incomplete.
 
 Errors are normalized squared errors (predicting 0 scores 1, Garg et al.); bands are 90%
 paired-bootstrap intervals over prompts; k is the number of in-context examples.
@@ -7,7 +10,6 @@ paired-bootstrap intervals over prompts; k is the number of in-context examples.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +18,8 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+
+from icl_ood import results
 
 STYLE = {  # predictor -> (legend label, color, line style, width)
     "model": ("Transformer", "black", "-", 2.0),
@@ -34,32 +38,7 @@ FLOOR = 1e-4  # log axes: errors below this are drawn at it
 
 # ------------------------------------------------------------------------------------ loading
 
-def _jsonl(path: Path) -> list[dict]:
-    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()] \
-        if path.exists() else []
-
-
-def load(out: str | Path) -> dict:
-    """Everything a figure needs from a replicate folder: runs in experiment order."""
-    from icl_ood import experiments
-    out = Path(out)
-    req = json.loads((out / "experiment.json").read_text())
-    exp = experiments.get(req["experiment"])
-    runs = []
-    for r in exp.runs:
-        d = out / "runs" / r.name
-        if not (d / "config.json").exists():
-            continue
-        ev = d / "eval"
-        runs.append({
-            "name": r.name, "label": r.label, "dir": d,
-            "config": json.loads((d / "config.json").read_text()),
-            "metrics": _jsonl(d / "metrics.jsonl"),
-            "rows": {s: _jsonl(ev / f"{s}.jsonl") for s in ("convex", "freq", "k")},
-            "weights": {s: _jsonl(ev / f"{s}_bayes_weights.jsonl") for s in ("convex", "freq", "k")},
-            "examples": json.loads((ev / "examples.json").read_text())["examples"]
-            if (ev / "examples.json").exists() else []})
-    return {"request": req, "experiment": exp, "runs": runs}
+load = results.load  # everything a figure needs, from saved files only
 
 
 def series(rows: list[dict], predictor: str, **match) -> tuple[np.ndarray, ...]:
@@ -87,11 +66,13 @@ def _line(ax, x, y, lo, hi, predictor: str, label: bool = True) -> None:
 
 
 def _save(fig, out: Path, name: str) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
-    for p in paths:
-        fig.savefig(p)
-    plt.close(fig)
+    try:
+        for p in paths:
+            with results.atomic(p) as tmp:
+                fig.savefig(tmp, format=p.suffix[1:])
+    finally:
+        plt.close(fig)
     return paths
 
 
@@ -112,6 +93,13 @@ def pretrained_on(dc: dict) -> list[str]:
     return [f for f, w in zip(dc["families"], dc["weights"]) if w > 0]
 
 
+def sin_freq_range(dc: dict) -> tuple[float, float]:
+    """(lo, hi) of the sinusoid frequencies of a run's saved data config (the one place here
+    that names the field)."""
+    lo, hi = dc["sinusoid"]["freq"] if "sinusoid" in dc else dc["sin_freq"]  # older runs: flat
+    return lo, hi
+
+
 def _kmax(run) -> int:
     return run["config"]["data"]["n_points"] - 1
 
@@ -127,11 +115,11 @@ CONVEX_PRED = ("model", "bayes_mixture", "task_bayes", "least_squares", "sin_ls_
 
 def fig_error_vs_k(data, out: Path) -> list[Path]:
     """1. Normalized error vs k on f = a*f1 + (1-a)*f2, one row per pretraining mixture."""
-    runs = [r for r in data["runs"] if r["rows"]["convex"]]
+    runs = [r for r in data["runs"] if r["rows"].get("convex")]
     if not runs:
         return []
     a_show = (1.0, 0.8, 0.5, 0.2, 0.0)
-    f1, f2 = data["experiment"].mix
+    f1, f2 = data["experiment"]["mix"]
     fig, axes = plt.subplots(len(runs), len(a_show), figsize=(2.1 * len(a_show), 1.9 * len(runs)),
                              squeeze=False, sharex=True, sharey=True)
     for i, run in enumerate(runs):
@@ -159,7 +147,7 @@ def fig_error_vs_k(data, out: Path) -> list[Path]:
 def _at_k_grid(data, sweep: str, by: str, preds: tuple[str, ...], xlabel: str, title: str,
                decorate=None):
     """Rows k = 5, 20, max; columns runs: normalized error vs `by` at that k (None: no data)."""
-    runs = [r for r in data["runs"] if r["rows"][sweep]]
+    runs = [r for r in data["runs"] if r["rows"].get(sweep)]
     if not runs:
         return None
     ks = _fixed_ks(runs[0])
@@ -190,7 +178,7 @@ def _at_k_grid(data, sweep: str, by: str, preds: tuple[str, ...], xlabel: str, t
 
 def fig_convex(data, out: Path) -> list[Path]:
     """2. Normalized error at fixed k vs the convex weight a: model, Bayes, oracle."""
-    mix = data["experiment"].mix
+    mix = data["experiment"]["mix"]
     fig = _at_k_grid(data, "convex", "a", ("model", "bayes_mixture", "task_bayes",
                                             "least_squares"),
                      f"a  (f = a*{mix[0]} + (1-a)*{mix[1]})" if mix else "a",
@@ -201,7 +189,7 @@ def fig_convex(data, out: Path) -> list[Path]:
 def _shade_training_freq(ax, run) -> None:
     dc = run["config"]["data"]
     if "sinusoid" in pretrained_on(dc):
-        lo_w, hi_w = dc["sinusoid"]["freq"]
+        lo_w, hi_w = sin_freq_range(dc)
         if hi_w > lo_w:
             ax.axvspan(lo_w, hi_w, color="gold", alpha=0.25, lw=0, label="pretraining frequencies")
         else:
@@ -226,6 +214,7 @@ def fig_freq(data, out: Path) -> list[Path]:
 def fig_examples(data, out: Path) -> list[Path]:
     """4. Example prompts: true f, in-context points, predictions across x (one file per run)."""
     paths = []
+    mix = data["experiment"]["mix"] or ("f1", "f2")
     for run in data["runs"]:
         exs = run["examples"]
         if not exs:
@@ -246,7 +235,7 @@ def fig_examples(data, out: Path) -> list[Path]:
                 ax.set_ylim(-lim, lim)
                 if i == 0:
                     ax.set_title(e["task"] + ("" if e["a"] is None else
-                                              f" ({e['a']:g}*linear + {1 - e['a']:g}*sinusoid)"
+                                              f" ({e['a']:g}*{mix[0]} + {1 - e['a']:g}*{mix[1]})"
                                               if e["family"] == "convex" else ""), fontsize=7)
                 if j == 0:
                     ax.set_ylabel(f"k = {k}\ny")
@@ -262,7 +251,8 @@ def fig_examples(data, out: Path) -> list[Path]:
 
 def fig_selection(data, out: Path) -> list[Path]:
     """5. Model selection: Bayes posterior weight of the true family vs k, next to the error."""
-    runs = [r for r in data["runs"] if r["rows"]["k"] and len(pretrained_on(r["config"]["data"])) > 1]
+    runs = [r for r in data["runs"]
+            if r["rows"].get("k") and len(pretrained_on(r["config"]["data"])) > 1]
     if not runs:
         return []
     fams = max(len(r["config"]["data"]["families"]) for r in runs)
@@ -272,7 +262,7 @@ def fig_selection(data, out: Path) -> list[Path]:
         dc = run["config"]["data"]
         ax = axes[0, j]
         ax.set_title(run["label"])
-        w = run["weights"]["k"]
+        w = run["weights"].get("k", [])
         for c, fam in enumerate(dc["families"]):
             sel = sorted((r for r in w if r["task"] == fam and r["component"] == fam),
                          key=lambda r: r["k"])
@@ -336,12 +326,19 @@ def fig_training(data, out: Path) -> list[Path]:
 FIGURES = (fig_error_vs_k, fig_convex, fig_freq, fig_examples, fig_selection, fig_training)
 
 
-def draw_all(out: str | Path) -> list[Path]:
-    """Redraws every figure of a replicate folder from its saved results; returns the paths."""
+def draw_all(out: str | Path, force: bool = False) -> list[Path]:
+    """Redraws every figure of a replicate folder from its saved results, then writes
+    figures/manifest.json (the result files drawn, with their checksums); returns the paths.
+
+    ResultsError (nothing drawn) if the results are missing or incomplete, or if the figures
+    there were drawn from more results or a later checkpoint (unless `force`)."""
     out = Path(out)
     data = load(out)
+    rank = [len(data["inputs"]), data["step"]]
+    results.check_replace(out / "figures", rank, force=force, what="figures")
     paths = []
     with plt.rc_context(RC):
         for fig_fn in FIGURES:
             paths += fig_fn(data, out / "figures")
+    results.write_manifest(out / "figures", "figures", data["inputs"], paths, rank=rank)
     return paths

@@ -1,5 +1,7 @@
 """report.md of a replicate folder: key numbers and one sentence per figure, all computed from the
-saved results (normalized squared error: predicting 0 scores 1; k = in-context examples)."""
+saved results and experiment.json only (icl_ood.results.load; normalized squared error:
+predicting 0 scores 1; k = in-context examples), with the checkpoint step each run's results
+come from."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from icl_ood.figures import FLOOR, load, pretrained_on
+from icl_ood import results
+from icl_ood.figures import FLOOR, pretrained_on, sin_freq_range
 
 NAMES = {"model": "Transformer", "bayes_mixture": "Bayes (pretraining prior)",
          "task_bayes": "Bayes (task prior)", "least_squares": "least squares",
@@ -46,7 +49,7 @@ def _closer(rows, k: int, a_vals) -> tuple[str, float, float]:
         return "neither (missing baselines)", np.nan, np.nan
     db, do = float(np.mean(d_b)), float(np.mean(d_o))
     return ("the Bayes predictor of its pretraining prior" if db < do
-            else "the joint-class oracle"), db, do
+            else "the Bayes predictor of the task's own prior"), db, do
 
 
 def convex_section(run, mix) -> list[str]:
@@ -82,7 +85,7 @@ def freq_section(run) -> list[str]:
     lines = [[f"{w:g}"] + [_f(_val(rows, p, k, freq=w)) for p in
                            ("model", "bayes_mixture", "sin_ls_known")] for w in freqs]
     dc = run["config"]["data"]
-    lo, hi = dc["sinusoid"]["freq"]
+    lo, hi = sin_freq_range(dc)
     inside = [_val(rows, "model", k, freq=w) for w in freqs if lo <= w <= hi]
     outside = [(w, _val(rows, "model", k, freq=w)) for w in freqs if not lo <= w <= hi]
     out = [f"Normalized error on pure sinusoids A sin(w x + phase) at k = {k}:", ""]
@@ -97,7 +100,7 @@ def freq_section(run) -> list[str]:
 
 def selection_section(run) -> list[str]:
     dc = run["config"]["data"]
-    w = run["weights"]["k"]
+    w = run["weights"].get("k", [])
     out = []
     for fam, wt in zip(dc["families"], dc["weights"]):
         sel = sorted((r for r in w if r["task"] == fam and r["component"] == fam),
@@ -115,40 +118,57 @@ def selection_section(run) -> list[str]:
     return out
 
 
-def write(out: str | Path) -> Path:
-    """Writes out/report.md from the saved results and provenance.json."""
+def _summary(doc: str | None) -> str:
+    """The first paragraph of an experiment's doc, on one line."""
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
+
+
+def write(out: str | Path, force: bool = False) -> Path:
+    """Writes out/report.md from the saved results, experiment.json and provenance.json, then
+    report.manifest.json. ResultsError (nothing written) if results are missing or incomplete,
+    or if the report there was made from more results or a later checkpoint (unless `force`)."""
     out = Path(out)
-    data = load(out)
+    data = results.load(out)
+    path = out / "report.md"
+    rank = [len(data["inputs"]), data["step"]]
+    results.check_replace(path, rank, force=force, what="a report")
     exp, req = data["experiment"], data["request"]
-    prov = json.loads((out / "provenance.json").read_text()) \
-        if (out / "provenance.json").exists() else {}
-    lines = [f"# icl-ood replicate: experiment `{exp.name}`, preset `{req['preset']}`", "",
-             exp.doc, "",
+    prov = results.read_json(out / "provenance.json", {})
+    commits = sorted({c for r in data["runs"] for c in r["commits"]})
+    lines = [f"# icl-ood replicate: experiment `{exp['name']}`, preset `{req['preset']}`", "",
+             _summary(exp["doc"]), "",
              (f"Command: `{prov.get('command', '?')}` · commit {prov.get('commit', '?')} · "
+              f"results computed at commit {', '.join(commits)} · "
              f"device {prov.get('device', '?')} · seeds {prov.get('seeds', '?')} · "
              f"stage wall times (s): {json.dumps({k: v['wall_s'] for k, v in prov.get('stages', {}).items()})}"),
              "", ("Errors are normalized squared errors (predicting 0 scores 1); k is the number of "
              "in-context examples; intervals in the figures are 90% paired-bootstrap intervals."), ""]
     for run in data["runs"]:
         m = run["metrics"][-1] if run["metrics"] else {}
+        total = run["config"]["train"]["steps"]
+        loss = m.get("loss")
         lines += [f"## {run['label']} (`{run['name']}`)", "",
-                  f"Trained {m.get('step', 0)} steps; final training loss (raw squared error, mean "
-                  f"over k) {m.get('loss', float('nan')):.4f}, per family "
+                  f"Results from the checkpoint of step {run['step']} (of {total} training steps"
+                  + ("" if run["step"] == total else "; training not finished") + "), "
+                  f"{run['n_prompts']} prompts per task. Training loss logged at step "
+                  f"{m.get('step', 0)} (raw squared error, mean over k): "
+                  + ("–" if loss is None else f"{loss:.4f}") + ", per family "
                   + ", ".join(f"{f} {v:.4f}" for f, v in m.get("loss_per_family", {}).items()
                               if v is not None) + ".", ""]
-        if run["rows"]["convex"]:
-            lines += convex_section(run, exp.mix) + [""]
-        if run["rows"]["freq"]:
+        if run["rows"].get("convex"):
+            lines += convex_section(run, exp["mix"]) + [""]
+        if run["rows"].get("freq"):
             lines += freq_section(run) + [""]
-        if run["rows"]["k"] and len(pretrained_on(run["config"]["data"])) > 1:
+        if run["rows"].get("k") and len(pretrained_on(run["config"]["data"])) > 1:
             lines += selection_section(run) + [""]
     figs = sorted(p.name for p in (out / "figures").glob("*.png"))
     about = {
         "1_error_vs_k": "error vs k on convex combinations for several a, the Transformer next to "
-                        "the Bayes predictor of its pretraining prior, the joint-class oracle and "
-                        "least squares (one row per pretraining mixture).",
+                        "the Bayes predictor of its pretraining prior, the Bayes predictor of the "
+                        "task's own prior and least squares (one row per pretraining mixture).",
         "2_convex_sweep": "error at fixed k vs a: generalization to mixtures would follow the "
-                          "oracle; model selection among the pretraining families follows Bayes.",
+                          "task-prior Bayes predictor; model selection among the pretraining "
+                          "families follows the pretraining-prior Bayes predictor.",
         "3_frequency_sweep": "error on pure sinusoids vs their frequency, the pretraining "
                              "frequencies shaded.",
         "4_examples": "single prompts: the true function, the in-context points and the curves "
@@ -161,6 +181,8 @@ def write(out: str | Path) -> Path:
     for name in figs:
         key = next((k for k in about if name.startswith(k)), None)
         lines.append(f"- `figures/{name}`: {about.get(key, '')}")
-    path = out / "report.md"
-    path.write_text("\n".join(lines) + "\n")
+    results.write_text(path, "\n".join(lines) + "\n")
+    results.write_manifest(path, "report", {**data["inputs"], "provenance.json": results.sha256(
+        out / "provenance.json") if (out / "provenance.json").exists() else None}, [path],
+        rank=rank)
     return path

@@ -171,7 +171,7 @@ def test_cli_end_to_end(eval_run, capsys):
                "--n-boot", "100", "--k", "1", "10"])
     out = capsys.readouterr().out
     assert rc == 0 and "normalized squared error" in out and "wall time" in out
-    rows = ev.read_jsonl(eval_run / "eval" / "k.jsonl")
+    rows = ev.read_jsonl(eval_run / "eval" / "k.n64.boot100.jsonl")  # keyed by the options
     preds = {r["predictor"] for r in rows}
     assert {"model", "least_squares", "bayes_mixture", "task_bayes"} <= preds
     assert len(rows) == len(preds) * 11
@@ -180,7 +180,7 @@ def test_cli_end_to_end(eval_run, capsys):
         assert np.isfinite(r["normalized"]) and r["norm_lower"] <= r["norm_upper"]
     ls = by(rows, "least_squares")
     assert ls[5]["normalized"] < 1e-6  # 1-D noiseless linear: exact from one point
-    weights = ev.read_jsonl(eval_run / "eval" / "k_bayes_weights.jsonl")
+    weights = ev.read_jsonl(eval_run / "eval" / "k_bayes_weights.n64.boot100.jsonl")
     assert {w["component"] for w in weights} == {"linear"} and len(weights) == 11
 
 
@@ -189,7 +189,8 @@ def test_cli_convex_with_mix_and_errors(eval_run, capsys):
                "linear,sinusoid", "--n-prompts", "32", "--n-boot", "50",
                "--baselines", "least_squares,task_bayes"])
     assert rc == 0
-    rows = ev.read_jsonl(eval_run / "eval" / "convex.jsonl")
+    rows = ev.read_jsonl(eval_run / "eval" /
+                         "convex.n32.bl=least_squares+task_bayes.mix=linear+sinusoid.boot50.jsonl")
     assert sorted({r["a"] for r in rows}) == pytest.approx([0.1 * i for i in range(11)])
     assert {r["predictor"] for r in rows} == {"model", "least_squares", "task_bayes"}
     assert main(["evaluate", "--run", str(eval_run), "--sweep", "k", "--k", "50"]) == 2

@@ -1,18 +1,32 @@
 """The main job end to end on the tiny preset: the Colab notebook top to bottom, stage reuse,
-figures redrawn from saved results, and requests that must be refused."""
+figures redrawn from saved results, requests that must be refused, and stale or half-finished
+results never shown as complete (issue 11: interrupted replicate, figures --from a folder without
+results, a damaged final checkpoint, evaluate with other options)."""
 
 import json
 import os
+import shutil
+import signal
+import sys
 from pathlib import Path
 
 import pytest
 
-from icl_ood import experiments
+import icl_ood.train
+from icl_ood import evaluate as ev
+from icl_ood import experiments, results
 from icl_ood.cli import main
 from icl_ood.config import ConfigError
 
 NB = Path(__file__).resolve().parent.parent / "notebooks" / "colab.ipynb"
-TINY = {"EXPERIMENT": "demo", "PRESET": "tiny", "OVERRIDES": ["train.steps=100"], "N_PROMPTS": 32}
+TINY = {"EXPERIMENT": "demo", "PRESET": "tiny", "OVERRIDES": ["train.steps=100",
+                                                             "train.ckpt_every=40"],
+        "N_PROMPTS": 32}
+TINY_ARGS = ["replicate", "--experiment", "demo", "--preset", "tiny", "--quiet",
+             *[a for o in TINY["OVERRIDES"] for a in ("--set", o)],
+             "--n-prompts", str(TINY["N_PROMPTS"])]
+# Orbax leaves futures of failed reads unretrieved; pytest would report each of them.
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
 def run_notebook(out: Path) -> dict:
@@ -33,6 +47,14 @@ def mtimes(folder: Path) -> dict:
     return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
 
 
+def contents(folder: Path) -> dict:
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def err_lines(err: str) -> list[str]:
+    return [ln for ln in err.splitlines() if ln.strip()]
+
+
 @pytest.fixture(scope="module")
 def out(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("replicate") / "demo-tiny"
@@ -51,11 +73,24 @@ def test_notebook_leaves_figures_report_and_provenance(out):
         assert prov[key], key
     assert prov["stages"]["train/both"]["wall_s"] > 0
     report = (out / "report.md").read_text()
-    rows = [json.loads(ln) for ln in (out / "runs/both/eval/convex.jsonl").read_text().splitlines()]
+    rows = [json.loads(ln) for ln in
+            (out / "runs/both/eval/convex.n32.jsonl").read_text().splitlines()]
     model_mid = next(r for r in rows if r["predictor"] == "model" and r["a"] == 0.5 and r["k"] == 5)
     # the report's table quotes the saved number (k = 5 is the first column)
     assert f"| 0.5 | Transformer | {model_mid['normalized']:.3f} |" in report
     assert "tracks" in report and "figures/1_error_vs_k.png" in report
+    assert "Results from the checkpoint of step 100 (of 100 training steps)" in report
+    # experiment.json describes the runs, so figures and report need no experiment definition
+    exp = json.loads((out / "experiment.json").read_text())
+    assert exp["runs"][0]["label"] == experiments.BOTH.label and exp["mix"] == ["linear",
+                                                                               "sinusoid"]
+    assert exp["runs"][0]["results"]["convex"] == ["eval/convex.n32.jsonl",
+                                                   "eval/convex_bayes_weights.n32.jsonl"]
+    for f in ("convex.n32", "freq.n32", "k.n32", "examples"):
+        man = results.read_manifest(out / "runs/both/eval" / f"{f}.json")
+        assert man["complete"] and man["inputs"]["checkpoint"]["step"] == 100, f
+    assert results.read_manifest(out / "figures")["stage"] == "figures"
+    assert results.read_manifest(out / "report.md")["stage"] == "report"
 
 
 def test_rerun_reuses_every_stage(out):
@@ -65,7 +100,7 @@ def test_rerun_reuses_every_stage(out):
                           overrides=tuple(TINY["OVERRIDES"]), n_prompts=TINY["N_PROMPTS"],
                           progress=False, log=logs.append)
     assert any("train both: done" in m for m in logs)
-    assert any("evaluate both: done, reused" in m for m in logs)
+    assert any("evaluate both (step 100): done, reused" in m for m in logs)
     assert mtimes(out / "runs") == before  # no checkpoint or result rewritten
 
 
@@ -95,3 +130,143 @@ def test_bad_requests_fail_before_any_file(tmp_path, capsys):
     assert "model.d_model" in capsys.readouterr().err
     assert main(["figures", "--from", str(dest)]) == 2
     assert not os.path.exists(dest)
+
+
+# ------------------------------------------- issue 11: stale or half-finished results as final
+
+def _signal_at(monkeypatch, plan: dict[int, int]) -> None:
+    """Sends plan[step] (a signal) to this process as the training chunk starting at that step
+    is dispatched, as Ctrl-C (SIGINT) or a scheduler's SIGTERM would."""
+    loop = sys.modules[icl_ood.train.train_many.__module__]  # the module whose loop calls it
+    orig = loop.train_chunk
+
+    def chunk(state, step0, *a, **kw):
+        if int(step0) in plan:
+            os.kill(os.getpid(), plan[int(step0)])
+        return orig(state, step0, *a, **kw)
+    monkeypatch.setattr(loop, "train_chunk", chunk)
+
+
+def test_interrupted_replicate_runs_no_later_stage_and_rerun_recomputes(tmp_path, capsys):
+    """Scenario 1: Ctrl-C (or SIGTERM) during training: checkpoint, exit 130 (143), one line,
+    and no evaluation, figures or report of the half-trained model. The rerun finishes training
+    and evaluates the final step, even where results of the interrupted model were left
+    behind (here example curves, as the old replicate wrote them for figure 4)."""
+    dest = tmp_path / "o"
+    args = TINY_ARGS + ["--out", str(dest)]
+    run_dir = dest / "runs" / "both"
+    with pytest.MonkeyPatch.context() as mp:
+        _signal_at(mp, {40: signal.SIGINT})
+        assert main(args) == 130
+    lines = err_lines(capsys.readouterr().err)
+    assert all(ln.startswith("icl-ood: ") for ln in lines), lines
+    assert "SIGINT" in lines[-1] and "stopped at step 60 of 100" in lines[-1], lines
+    assert not (run_dir / "eval").exists() and not (dest / "figures").exists()
+    assert not (dest / "report.md").exists()
+
+    with pytest.MonkeyPatch.context() as mp:
+        _signal_at(mp, {60: signal.SIGTERM})
+        assert main(args) == 143
+    lines = err_lines(capsys.readouterr().err)
+    assert "SIGTERM" in lines[-1] and "stopped at step 80 of 100" in lines[-1], lines
+    assert not (run_dir / "eval").exists() and not (dest / "report.md").exists()
+
+    # example curves of the half-trained model (step 100 is not trained yet)
+    stale = ev.write_examples(run_dir, ("linear", "sinusoid"))
+    assert results.read_manifest(stale)["inputs"]["checkpoint"]["step"] == 80
+
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "examples" in out  # recomputed, not reused
+    man = results.read_manifest(run_dir / "eval" / "examples.json")
+    assert man["inputs"]["checkpoint"]["step"] == 100
+    assert json.loads((run_dir / "eval" / "examples.json").read_text())["step"] == 100
+    for sweep in ("convex", "freq", "k"):
+        rows = results.read_jsonl(run_dir / "eval" / f"{sweep}.n32.jsonl")
+        assert {r["step"] for r in rows} == {100}, sweep
+    assert "checkpoint of step 100 (of 100" in (dest / "report.md").read_text()
+
+
+def test_figures_from_a_folder_without_results_refuses_and_touches_nothing(tmp_path, capsys):
+    """Scenario 2: figures/demo holds experiment.json, report.md and figures but no runs/:
+    `figures --from` must not replace the 57-line report with a stub."""
+    dest = tmp_path / "demo"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "figures" / "demo", dest)
+    before = contents(dest)
+    capsys.readouterr()
+    assert main(["figures", "--from", str(dest)]) == 2
+    lines = err_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and lines[0].startswith("icl-ood: error: --from"), lines
+    assert "icl-ood replicate --experiment demo --preset demo" in lines[0]
+    assert contents(dest) == before
+
+
+def test_figures_from_refuses_missing_or_changed_results(out, tmp_path, capsys):
+    """A run's results missing, or changed after they were written: refused, nothing redrawn."""
+    dest = tmp_path / "copy"
+    shutil.copytree(out, dest)
+    (dest / "runs/both/eval/freq.n32.jsonl").unlink()
+    before = contents(dest)
+    capsys.readouterr()
+    assert main(["figures", "--from", str(dest)]) == 2
+    lines = err_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and "freq.n32.jsonl" in lines[0], lines
+    assert contents(dest) == before
+    shutil.copy(out / "runs/both/eval/freq.n32.jsonl", dest / "runs/both/eval/freq.n32.jsonl")
+    with (dest / "runs/both/eval/k.n32.jsonl").open("a") as fh:
+        fh.write("\n")
+    assert main(["figures", "--from", str(dest)]) == 2
+    assert "k.n32.jsonl changed" in capsys.readouterr().err
+
+
+def test_damaged_final_checkpoint_is_retrained_not_silently_replaced(out, tmp_path, capsys):
+    """Scenario 3: a file of the final checkpoint truncated in a finished folder. `evaluate`
+    (which falls back to step 80) refuses to replace step-100 results; replicate does not say
+    "done, reused": it trains from step 80 (the newest readable checkpoint) to step 100 again,
+    and the results and the report state step 100."""
+    dest = tmp_path / "copy"
+    shutil.copytree(out, dest)
+    step_dir = dest / "runs/both/ckpt/100"
+    data = max((p for p in (step_dir / "state").rglob("*") if p.is_file()
+                and p.parent.name == "d"), key=lambda p: p.stat().st_size)
+    with data.open("r+b") as fh:
+        fh.truncate(data.stat().st_size // 2)
+    eval_before = contents(dest / "runs/both/eval")
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match="step 100 .* unreadable"):
+        rc = main(["evaluate", "--run", str(dest / "runs/both"), "--sweep", "k",
+                   "--n-prompts", "32"])
+    lines = err_lines(capsys.readouterr().err)
+    assert rc == 2 and len(lines) == 1 and "--force" in lines[0], lines
+    assert contents(dest / "runs/both/eval") == eval_before
+
+    logs = []
+    with pytest.warns(UserWarning, match="step 100 .* unreadable"):
+        experiments.replicate(TINY["EXPERIMENT"], TINY["PRESET"], dest,
+                              overrides=tuple(TINY["OVERRIDES"]), n_prompts=TINY["N_PROMPTS"],
+                              progress=False, log=logs.append)
+    assert not any("train both: done" in m for m in logs), logs
+    assert any("unreadable; from step 80" in m for m in logs), logs
+    assert any("evaluate both (step 100)" in m for m in logs), logs
+    assert (dest / "runs/both/ckpt/100.unreadable").exists()  # set aside, not deleted
+    for sweep in ("convex", "freq", "k"):
+        rows = results.read_jsonl(dest / "runs/both/eval" / f"{sweep}.n32.jsonl")
+        assert {r["step"] for r in rows} == {100}
+    assert "checkpoint of step 100 (of 100" in (dest / "report.md").read_text()
+
+
+def test_evaluate_with_other_options_writes_beside(out, tmp_path, capsys):
+    """Scenario 4: `evaluate --n-prompts 64` after a 1280-prompt evaluation of the same run
+    writes eval/k.n64.jsonl beside eval/k.jsonl and leaves it as it was."""
+    run_dir = tmp_path / "both"
+    shutil.copytree(out / "runs/both", run_dir)
+    assert main(["evaluate", "--run", str(run_dir), "--sweep", "k"]) == 0
+    full = contents(run_dir / "eval")
+    assert {r["n_prompts"] for r in results.read_jsonl(run_dir / "eval/k.jsonl")} == {1280}
+    assert main(["evaluate", "--run", str(run_dir), "--sweep", "k", "--n-prompts", "64"]) == 0
+    assert "rows in " + str(run_dir / "eval/k.n64.jsonl") in capsys.readouterr().out
+    after = contents(run_dir / "eval")
+    assert {p: after[p] for p in full} == full  # nothing replaced
+    assert {r["n_prompts"] for r in results.read_jsonl(run_dir / "eval/k.n64.jsonl")} == {64}
+    assert results.read_manifest(run_dir / "eval/k.n64.jsonl")["inputs"]["options"][
+        "n_prompts"] == 64

@@ -1,4 +1,4 @@
-"""Closed-form Bayesian predictors: the pretraining-prior mixture and the joint-class oracle.
+"""Closed-form Bayesian predictors: the pretraining-prior mixture, the task prior, the sum class.
 
 Each family declares its prior as Gaussian components (`Family.bayes`, see
 icl_ood/data/families/): a Bayesian linear regression in features, or a Gaussian process with

@@ -1,0 +1,68 @@
+"""Experiments as typed values: the same configs as the override strings they replace, each
+documented like the presets (command, runtime, result, provenance tags)."""
+
+import dataclasses
+import re
+
+import pytest
+
+from icl_ood import experiments, presets
+from icl_ood.config import ConfigError
+
+# The experiments as they were written before (override strings), to check that the typed
+# definitions give exactly the same configs.
+LS = ('data.families=["linear", "sinusoid"]', "data.weights=[0.5, 0.5]")
+D20 = ("data.dim=20", "data.x_dist=\"gaussian\"", "data.x_scale=1.0")
+OLD = {
+    "demo": (LS, {"both": ()}),
+    "ood": (LS, {"linear": ("data.weights=[1.0, 0.0]",), "sinusoid": ("data.weights=[0.0, 1.0]",),
+                 "both": ()}),
+    "freq": ((), {"sin_w1": ('data.families=["sinusoid"]', "data.weights=[1.0]"),
+                  "sin_range": ('data.families=["sinusoid"]', "data.weights=[1.0]",
+                                "data.sinusoid.freq=[0.5, 1.5]")}),
+    "selection": (D20, {
+        "linear+sparse": ('data.families=["linear", "sparse_linear"]', "data.weights=[0.5, 0.5]"),
+        "linear+relu": ('data.families=["linear", "relu_net"]', "data.weights=[0.5, 0.5]"),
+        "linear+relu_rare": ('data.families=["linear", "relu_net"]', "data.weights=[0.9, 0.1]")}),
+}
+
+
+@pytest.mark.parametrize("preset", sorted(presets.PRESETS))
+@pytest.mark.parametrize("name", sorted(experiments.EXPERIMENTS))
+def test_typed_runs_give_the_configs_of_the_old_override_strings(name, preset):
+    exp = experiments.get(name)
+    shared, runs = OLD[name]
+    assert [r.name for r in exp.runs] == list(runs)
+    for run in exp.runs:
+        old = presets.get(preset).override(list(shared) + list(runs[run.name]))
+        new = exp.config(preset, run)
+        want = dataclasses.replace(old, name=f"{name}/{run.name}")
+        assert new == want and new.to_json() == want.to_json()  # also 1 vs 1.0 in JSON
+        extra = ("train.steps=7000", "data.noise_std=0.5")  # user overrides come last
+        old = presets.get(preset).override(list(shared) + list(runs[run.name]) + list(extra))
+        assert exp.config(preset, run, extra) == dataclasses.replace(old, name=new.name)
+
+
+@pytest.mark.parametrize("name", sorted(experiments.EXPERIMENTS))
+def test_experiments_are_documented_like_the_presets(name):
+    exp = experiments.get(name)
+    doc = exp.doc
+    command = next(ln for ln in doc.splitlines() if ln.startswith("Command:"))
+    assert "icl-ood replicate" in command
+    assert name == "demo" or f"--experiment {name}" in command
+    assert "Runtime" in doc and "Result" in doc
+    assert re.search(r"\[(paper|garg|ours)\b", doc), "provenance tags [paper], [garg], [ours]"
+    assert exp.summary and "\n" not in exp.summary and "Command" not in exp.summary
+
+
+def test_unknown_field_or_bad_value_is_a_config_error():
+    exp = experiments.get("demo")
+    bad = experiments.Experiment("x", "doc", (experiments.Run("r", "r", {"nope": 1}),))
+    with pytest.raises(ConfigError, match="nope"):
+        bad.config("tiny", bad.runs[0])
+    worse = experiments.Experiment("x", "doc", (experiments.Run("r", "r", {"weights": (0.7,)}),))
+    with pytest.raises(ConfigError, match="data.weights"):
+        worse.config("tiny", worse.runs[0])
+    with pytest.raises(ConfigError, match="--experiment"):
+        experiments.get("nope")
+    assert exp.config("tiny", exp.runs[0]).data.families == ("linear", "sinusoid")
