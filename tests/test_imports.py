@@ -4,19 +4,21 @@ Every module of icl_ood is parsed (ast), every import counted, function-local an
 TYPE_CHECKING ones included, so a cycle cannot hide behind an import inside a function.
 
 Layers, lowest first; a module imports only from lower layers (or from its own package):
-  0  config, results     the config schema; the results layer (the on-disk format of every
-                         stage's outputs: atomic writes, manifests, reading them back); both use
-                         the standard library only, so every layer may use them
-  1  presets             named configs
-  2  data, model         prompt generation; the Transformer
-  3  baselines, checkpoint, reliability
-                         reference predictors; orbax checkpoints; signals and run folders
-  4  train               the training package (icl_ood/train.py or icl_ood/train/*.py: one node)
-  5  evaluate, benchmark scoring checkpoints and baselines (writes results); timing training
-  6  figures             drawing saved results (reads results only)
-  7  report              report.md from saved results (and the figures' conventions)
-  8  experiments         the experiment definitions and replicate, which runs the stages
-  9  cli                 the command line
+  0  families, results   the function-family registry and plug-ins (icl_ood/data/families/:
+                         one node); the results layer (the on-disk format of every stage's
+                         outputs: atomic writes, manifests, reading them back)
+  1  config              the config schema (family sections come from the registry)
+  2  presets             named configs
+  3  data, model         prompt generation; the Transformer
+  4  tasks, baselines, checkpoint, reliability
+                         evaluation tasks; reference predictors (plug-ins); orbax checkpoints;
+                         signals and run folders
+  5  sweeps, train       sweep plug-ins; the training package (icl_ood/train/*.py: one node)
+  6  evaluate, benchmark scoring checkpoints and baselines (writes results); timing training
+  7  figures             drawing saved results (reads results only)
+  8  report              report.md from saved results (and the figures' conventions)
+  9  experiments         the experiment definitions and replicate, which runs the stages
+ 10  cli                 the command line
 Figures and report read run names, labels, mixes and docs from experiment.json through the
 results layer, never from icl_ood.experiments: a redraw shows saved results as they were made.
 """
@@ -28,11 +30,12 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "icl_ood"
 LAYERS = (
-    ("config", "results"),
+    ("families", "results"),
+    ("config",),
     ("presets",),
     ("data", "model"),
-    ("baselines", "checkpoint", "reliability"),
-    ("train",),
+    ("tasks", "baselines", "checkpoint", "reliability"),
+    ("sweeps", "train"),
     ("evaluate", "benchmark"),
     ("figures",),
     ("report",),
@@ -80,8 +83,11 @@ def graph() -> dict[str, set[str]]:
 
 
 def node(module: str) -> str:
-    """A module's layer node: its top-level name under icl_ood (icl_ood.train.loop -> train)."""
+    """A module's layer node: its top-level name under icl_ood (icl_ood.train.loop -> train),
+    except the family registry and plug-ins (icl_ood.data.families.* -> families)."""
     parts = module.split(".")
+    if parts[1:3] == ["data", "families"]:
+        return "families"
     return parts[1] if len(parts) > 1 else "icl_ood"
 
 
