@@ -1,9 +1,10 @@
 """Training compute study: train one model for as long as a wall-clock budget allows and score it
 at log-spaced steps (100, 200, 400, ...) on the convex and frequency sweeps, on the device.
 
-On one accelerator (about 330 s of training + evaluation; results only, no checkpoints, in OUT):
-  PYTHONPATH=. python3 scripts/along_training.py --preset paper --set model.dtype=bfloat16 \
-      --budget-s 330 --out $OUT/paper
+On one accelerator (about 330 s of training + evaluation; results only, no checkpoints, in OUT;
+ICL_OOD_COMMIT names the code's commit where the copy has no .git):
+  ICL_OOD_COMMIT=<sha> PYTHONPATH=. python3 scripts/along_training.py --preset paper \
+      --set model.dtype=bfloat16 --budget-s 330 --out $OUT/paper
 Redraw the figure from saved rows:  python scripts/along_training.py --figure-only --out DIR
 
 Writes OUT/rows.jsonl, metrics.jsonl, provenance.json, log.txt, along_training.png|pdf

@@ -165,3 +165,21 @@ def test_refuses_run_dir_inside_out_or_reused(tmp_path, done):
         at.run(CFG, tmp_path / "out", done[0] / "run", quiet=True)
     with pytest.raises(ConfigError, match="multiple"):
         at.run(CFG, tmp_path / "out", tmp_path / "run", every=15, quiet=True)
+
+
+def test_baselines_fall_back_to_the_host_cpu(tmp_path, monkeypatch):
+    """If the baselines fail on the default device, they are computed on the host CPU."""
+    real = at.reference
+
+    def flaky(*args, **kw):
+        if not hasattr(flaky, "failed"):
+            flaky.failed = True
+            raise RuntimeError("no float64 here")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(at, "reference", flaky)
+    prov = at.run(CFG, tmp_path / "out", tmp_path / "run", budget_s=0.0, n_prompts=N_PROMPTS,
+                  every=10, quiet=True, figure=False)
+    assert "no float64 here" in prov["baselines_on_cpu"] and prov["steps_reached"] == 10
+    rows, _ = read(tmp_path / "out")
+    assert {r["predictor"] for r in rows} == {"model", *at.BASELINES}
