@@ -354,7 +354,7 @@ def draw(out: str | Path) -> list[Path]:
                         if by[0] < floor:
                             below.append(f"{label}: {by[0]:.1e}")
                 if below:
-                    ax.text(0.02, 0.02, "below axis (drawn at 1e-4):\n" + "\n".join(below),
+                    ax.text(0.02, 0.1, "below axis (drawn at 1e-4):\n" + "\n".join(below),
                             transform=ax.transAxes, fontsize=5.5, va="bottom")
                 if j == 0:
                     ax.set_ylabel(f"normalized error, k = {k}\n(sq. error / mean y²)", fontsize=7)
