@@ -106,18 +106,21 @@ class EvalResult:
     seconds: dict[str, float]
     notes: list[str] = dataclasses.field(default_factory=list)
     path: Path | None = None
+    preds: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # keep_preds: PxK
+    ys_PxK: np.ndarray | None = None  # keep_preds: the scored labels
 
 
 def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
              baselines: tuple[str, ...] | None = None, key: jax.Array | None = None, *,
              opts: bl.Options = bl.DEFAULT_OPTIONS, n_boot: int = 1000, boot_seed: int = 0,
-             run: str = "", meta: dict | None = None) -> EvalResult:
+             run: str = "", meta: dict | None = None, keep_preds: bool = False) -> EvalResult:
     """Scores the model (if given) and the baselines on one draw of the task's prompts.
 
     `data_cfg` is the pretraining DataConfig of the run (the Bayes-mixture prior, and the base of
     the task's overrides); `baselines` None means every applicable default one (the others are
     named in EvalResult.notes), () none.
-    Rows carry ROW_FIELDS; k runs over 0..n_points-1.
+    Rows carry ROW_FIELDS; k runs over 0..n_points-1. `keep_preds` also returns every
+    predictor's predictions and the labels (float64, prompts x k).
     """
     key = jax.random.key(0) if key is None else key
     cfg = task.data_config(data_cfg)
@@ -159,7 +162,10 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
         weight_rows += [{**base, "component": fam, "k": k, "weight": float(w_PxK[:, k].mean()),
                          "lower": float(lo[k]), "upper": float(hi[k]),
                          "n_prompts": task.n_prompts} for k in range(w_PxK.shape[1])]
-    return EvalResult(rows, weight_rows, seconds, [f"{task.label}: {n}" for n in notes])
+    notes = [f"{task.label}: {n}" for n in notes]
+    if not keep_preds:
+        return EvalResult(rows, weight_rows, seconds, notes)
+    return EvalResult(rows, weight_rows, seconds, notes, None, preds, ys_PxK)
 
 
 # ------------------------------------------------------------------------------------ sweeps

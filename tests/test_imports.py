@@ -17,7 +17,9 @@ Layers, lowest first; a module imports only from lower layers (or from its own p
   6  evaluate, benchmark scoring checkpoints and baselines (writes results); timing training
   7  figures             drawing saved results (reads results only)
   8  report              report.md from saved results (and the figures' conventions)
-  9  experiments         the experiment definitions and replicate, which runs the stages
+  9  experiments, along_training
+                         the experiment definitions and replicate, which runs the stages;
+                         training in log-spaced segments, evaluated after each
  10  cli                 the command line
 Figures and report read run names, labels, mixes and docs from experiment.json through the
 results layer, never from icl_ood.experiments: a redraw shows saved results as they were made.
@@ -39,7 +41,7 @@ LAYERS = (
     ("evaluate", "benchmark"),
     ("figures",),
     ("report",),
-    ("experiments",),
+    ("experiments", "along_training"),
     ("cli",),
 )
 LAYER = {node: i for i, nodes in enumerate(LAYERS) for node in nodes}

@@ -58,7 +58,7 @@ def test_user_family_trains_and_evaluates_with_every_baseline_or_a_note(tmp_path
     assert cfg["data"]["families"] == [family]
     out = icl(["evaluate", "--run", str(run), "--sweep", "k", "--n-prompts", "64"], str(plugin),
               tmp_path)
-    rows = [json.loads(ln) for ln in (run / "eval" / "k.jsonl").read_text().splitlines()]
+    rows = [json.loads(ln) for ln in (run / "eval" / "k.n64.jsonl").read_text().splitlines()]
     preds = {r["predictor"] for r in rows}
     assert {"model", "least_squares", "ridge", "knn3"} <= preds
     err = {p: np.mean([r["normalized"] for r in rows if r["predictor"] == p and r["k"] >= 5])

@@ -1,0 +1,185 @@
+"""Evaluation along training: log steps, the distance metric, the budgeted loop and its files."""
+
+import json
+import math
+
+import jax
+import numpy as np
+import pytest
+
+from icl_ood import along_training as at
+from icl_ood import baselines as bl
+from icl_ood import evaluate as ev
+from icl_ood import presets
+from icl_ood.config import ConfigError
+
+# The paper's linear + sinusoid data and bfloat16 compute, at a size a CPU trains in seconds.
+TINY_PAPER = ["model.n_layers=1", "model.d_model=32", "model.n_heads=2", "data.n_points=11",
+              "model.max_points=11", "train.steps_per_dispatch=10", "model.dtype=bfloat16",
+              "train.steps=40"]
+CFG = presets.get("paper").override(TINY_PAPER)
+N_PROMPTS = 64
+
+
+def read(out):
+    return ev.read_jsonl(out / "rows.jsonl"), json.loads((out / "provenance.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory):
+    """A run to train.steps = 40, scored at 10, 20, 40 (no budget)."""
+    root = tmp_path_factory.mktemp("along")
+    prov = at.run(CFG, root / "out", root / "run", n_prompts=N_PROMPTS, every=10, quiet=True)
+    return root, prov
+
+
+def test_log_steps():
+    assert at.log_steps(500_000, 100)[:4] == [100, 200, 400, 800]
+    assert at.log_steps(500_000, 100)[-2:] == [409_600, 500_000]
+    assert at.log_steps(400, 100) == [100, 200, 400]
+    assert at.log_steps(300, 100) == [100, 200, 300]
+    with pytest.raises(ConfigError):
+        at.log_steps(50, 100)
+
+
+def test_plan_segment_caps_the_last_segment_to_what_fits():
+    # 1 s per step, 5 s of fixed costs: 100 s left fit 95 steps -> 90 (a multiple of 10).
+    assert at.plan_segment(100, 200, 10, 100.0, 1.0, 5.0) == 190
+    assert at.plan_segment(100, 150, 10, 100.0, 1.0, 5.0) == 150  # fits: the log step itself
+    assert at.plan_segment(100, 200, 10, 12.0, 1.0, 5.0) == 100  # under one dispatch: stop
+    assert at.plan_segment(100, 200, 10, -3.0, 1.0, 5.0) == 100  # over budget already
+
+
+def test_distance_invariants():
+    data = CFG.data
+    task = ev.Task(mix=("linear", "sinusoid", 0.5), n_prompts=256)
+    tcfg = task.data_config(data)
+    xs, ys = ev.draw(jax.random.key(3), task, tcfg)
+    bayes, _ = bl.make("bayes_mixture", data, tcfg, task.families).predict(xs, ys)
+    norm, _ = ev.mean_square(task, tcfg)
+    counts = ev.bootstrap_counts(task.n_prompts, 200, 0)
+    same = at.distance(bayes, bayes, norm, counts)
+    for f in at.STAT_FIELDS:
+        assert np.all(same[f] == 0.0)
+    to_zero = at.distance(bayes, np.zeros_like(bayes), norm, counts)
+    expect = np.mean(bayes ** 2, 0) / norm
+    np.testing.assert_allclose(to_zero["normalized"], expect, rtol=1e-12)
+    np.testing.assert_allclose(to_zero["error"], np.mean(bayes ** 2, 0), rtol=1e-12)
+    assert np.all(to_zero["norm_lower"] <= to_zero["normalized"])
+    assert np.all(to_zero["normalized"] <= to_zero["norm_upper"])
+    assert np.all(to_zero["normalized"][1:] > 0.01)  # Bayes predicts far from 0 once k >= 1
+
+
+def test_records_at_log_steps_with_baselines_once(done):
+    root, prov = done
+    rows, saved = read(root / "out")
+    assert prov["status"] == saved["status"] == "reached train.steps"
+    assert [s["step"] for s in saved["segments"]] == [10, 20, 40] and saved["steps_reached"] == 40
+    assert all(set(r) == set(at.FIELDS) for r in rows)
+    n_tasks = len(ev.sweep_tasks(CFG.data, "convex")) + len(ev.sweep_tasks(CFG.data, "freq"))
+    k = CFG.data.n_points
+    model = [r for r in rows if r["predictor"] == "model" and r["metric"] == "error"]
+    assert sorted({r["step"] for r in model}) == [10, 20, 40]
+    assert len(model) == 3 * n_tasks * k
+    base = [r for r in rows if r["predictor"] != "model"]
+    assert {r["step"] for r in base} == {None} and {r["predictor"] for r in base} == set(at.BASELINES)
+    assert len(base) == len(at.BASELINES) * n_tasks * k  # once, not per step
+    dist = [r for r in rows if r["metric"] == "distance"]
+    assert {r["versus"] for r in dist} == set(at.VERSUS) and len(dist) == 2 * len(model)
+    # Same prompts at every step: the normalizer (error / normalized = E[y^2]) is shared.
+    y2 = {}
+    for r in rows:
+        v = r["error"] / r["normalized"]
+        assert math.isclose(y2.setdefault((r["task"], r["k"]), v), v, rel_tol=1e-9)
+    # Training changes the model's predictions between the evaluated steps.
+    err = {(r["step"], r["task"], r["k"]): r["normalized"] for r in model}
+    assert any(abs(err[10, t, kk] - err[40, t, kk]) > 1e-3 for _, t, kk in err if _ == 10)
+
+
+def test_distance_rows_are_distances_to_the_named_predictor(done):
+    """Minkowski: |rms(model - y) - rms(b - y)| <= rms(model - b) <= the sum, per task and k."""
+    rows, _ = read(done[0] / "out")
+    e = {(r["predictor"], r["step"], r["task"], r["k"]): r["error"] for r in rows
+         if r["metric"] == "error"}
+    dist = [r for r in rows if r["metric"] == "distance"]
+    assert all(math.isfinite(r["normalized"]) and r["normalized"] >= 0 for r in dist)
+    for r in dist:
+        m, b, d = (math.sqrt(x) for x in (e["model", r["step"], r["task"], r["k"]],
+                                          e[r["versus"], None, r["task"], r["k"]], r["error"]))
+        assert abs(m - b) <= d * (1 + 1e-6) + 1e-12 and d <= (m + b) * (1 + 1e-6) + 1e-12
+
+
+def test_outputs_provenance_and_figure(done):
+    root, _ = done
+    out = root / "out"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "along_training.pdf", "along_training.png", "log.txt", "metrics.jsonl",
+        "provenance.json", "rows.jsonl"]
+    assert (root / "run" / "ckpt").exists()  # checkpoints stay in the run folder
+    _, prov = read(out)
+    for key in ("command", "config", "commit", "device", "jax", "loss_definition", "baselines_s"):
+        assert key in prov
+    assert prov["config"]["model"]["dtype"] == "bfloat16"
+    assert all(math.isfinite(s["loss"]) and s["train_s"] > 0 and s["eval_s"] > 0
+               for s in prov["segments"])
+    assert len((out / "log.txt").read_text().splitlines()) == 5  # baselines, 3 steps, end
+    assert (out / "along_training.png").stat().st_size > 10_000
+
+
+def test_budget_stops_early_with_complete_files(tmp_path):
+    prov = at.run(CFG, tmp_path / "out", tmp_path / "run", budget_s=0.0, n_prompts=N_PROMPTS,
+                  every=10, quiet=True, figure=False)
+    rows, saved = read(tmp_path / "out")
+    assert prov["status"] == saved["status"] == "budget"
+    assert saved["steps_reached"] == 10 < CFG.train.steps  # the first segment always runs
+    model = [r for r in rows if r["predictor"] == "model"]
+    n_tasks = len(ev.sweep_tasks(CFG.data, "convex")) + len(ev.sweep_tasks(CFG.data, "freq"))
+    assert len(model) == 3 * n_tasks * CFG.data.n_points and {r["step"] for r in model} == {10}
+    assert not list((tmp_path / "out").glob("*.tmp"))
+
+
+def test_a_crash_keeps_earlier_results(tmp_path, monkeypatch):
+    calls = []
+
+    def failing(*args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return score(*args, **kw)
+
+    score = at.score
+    monkeypatch.setattr(at, "score", failing)
+    with pytest.raises(RuntimeError, match="boom"):
+        at.run(CFG, tmp_path / "out", tmp_path / "run", n_prompts=N_PROMPTS, every=10,
+               quiet=True, figure=False)
+    rows, prov = read(tmp_path / "out")
+    assert prov["status"].startswith("failed: RuntimeError: boom")
+    assert prov["steps_reached"] == 10
+    assert {r["step"] for r in rows if r["predictor"] == "model"} == {10}
+
+
+def test_refuses_run_dir_inside_out_or_reused(tmp_path, done):
+    with pytest.raises(ConfigError, match="inside --out"):
+        at.run(CFG, tmp_path, tmp_path / "ckpts", quiet=True)
+    with pytest.raises(ConfigError, match="already holds"):
+        at.run(CFG, tmp_path / "out", done[0] / "run", quiet=True)
+    with pytest.raises(ConfigError, match="multiple"):
+        at.run(CFG, tmp_path / "out", tmp_path / "run", every=15, quiet=True)
+
+
+def test_baselines_fall_back_to_the_host_cpu(tmp_path, monkeypatch):
+    """If the baselines fail on the default device, they are computed on the host CPU."""
+    real = at.reference
+
+    def flaky(*args, **kw):
+        if not hasattr(flaky, "failed"):
+            flaky.failed = True
+            raise RuntimeError("no float64 here")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(at, "reference", flaky)
+    prov = at.run(CFG, tmp_path / "out", tmp_path / "run", budget_s=0.0, n_prompts=N_PROMPTS,
+                  every=10, quiet=True, figure=False)
+    assert "no float64 here" in prov["baselines_on_cpu"] and prov["steps_reached"] == 10
+    rows, _ = read(tmp_path / "out")
+    assert {r["predictor"] for r in rows} == {"model", *at.BASELINES}
