@@ -54,11 +54,11 @@ def log_steps(max_step: int, multiple: int) -> list[int]:
     return out if out[-1] == max_step else out + [max_step]
 
 
-def distance(preds_a_PxK, preds_b_PxK, norm: float, counts_RxP: np.ndarray) -> dict:
+def distance(preds_a_PxN, preds_b_PxN, norm: float, counts_SxP: np.ndarray) -> dict:
     """Mean squared difference of two predictors on the same prompts, raw and divided by `norm`
     (the task's E[y^2], the errors' normalizer), with bootstrap 90% intervals; each field has K."""
-    diff2_1xPxK = np.square(np.asarray(preds_a_PxK, np.float64) - preds_b_PxK)[None]
-    s = ev.summarize(diff2_1xPxK, norm, counts_RxP)
+    diff2_1xPxK = np.square(np.asarray(preds_a_PxN, np.float64) - preds_b_PxN)[None]
+    s = ev.summarize(diff2_1xPxK, norm, counts_SxP)
     return {f: s[f][0] for f in STAT_FIELDS}
 
 
@@ -67,11 +67,11 @@ class Reference:
     """The fixed tasks, their labels, the baselines' predictions and rows (computed once)."""
 
     tasks: list[tuple[str, ev.Task]]  # (sweep, task)
-    ys: list[np.ndarray]  # ys_PxK per task
-    preds: list[dict[str, np.ndarray]]  # per task: baseline -> preds_PxK
+    ys: list[np.ndarray]  # ys_PxN per task
+    preds: list[dict[str, np.ndarray]]  # per task: baseline -> preds_PxN
     rows: list[dict]
     key: jax.Array
-    counts_RxP: np.ndarray
+    counts_SxP: np.ndarray
     n_boot: int
     seconds: float
 
@@ -93,7 +93,7 @@ def reference(data_cfg: DataConfig, n_prompts: int = 1280, seed: int = 0,
         r = ev.evaluate(None, data_cfg, task, _applicable(data_cfg, task, baselines), key,
                         n_boot=n_boot, run=run, keep_preds=True,
                         meta={"sweep": sweep, "step": None, "metric": "error", "versus": None})
-        ys.append(r.ys_PxK)
+        ys.append(r.ys_PxN)
         preds.append(r.preds)
         rows += r.rows
     counts = ev.bootstrap_counts(n_prompts, n_boot, 0)  # evaluate's resamples (boot_seed 0)
@@ -103,17 +103,17 @@ def reference(data_cfg: DataConfig, n_prompts: int = 1280, seed: int = 0,
 def score(model, data_cfg: DataConfig, ref: Reference, step: int, run: str = "") -> list[dict]:
     """The model's error rows and its distance rows to VERSUS at `step`, on ref's prompts."""
     rows = []
-    for (sweep, task), ys_PxK, base_preds in zip(ref.tasks, ref.ys, ref.preds):
+    for (sweep, task), ys_PxN, base_preds in zip(ref.tasks, ref.ys, ref.preds):
         meta = {"sweep": sweep, "step": step, "metric": "error", "versus": None}
         r = ev.evaluate(model, data_cfg, task, (), ref.key, n_boot=ref.n_boot, run=run,
                         meta=meta, keep_preds=True)
-        if not np.allclose(r.ys_PxK, ys_PxK, rtol=1e-5, atol=1e-6):  # ulps: CPU reference
+        if not np.allclose(r.ys_PxN, ys_PxN, rtol=1e-5, atol=1e-6):  # ulps: CPU reference
             raise RuntimeError(f"{task.label}: prompts differ from the reference draw")
         rows += r.rows
         for name in VERSUS:
             if name in base_preds:
                 d = distance(r.preds["model"], base_preds[name], r.rows[0]["normalizer"],
-                             ref.counts_RxP)
+                             ref.counts_SxP)
                 rows += [{**row, **{f: float(d[f][row["k"]]) for f in STAT_FIELDS},
                           "metric": "distance", "versus": name} for row in r.rows]
     return rows

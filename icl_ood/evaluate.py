@@ -79,19 +79,19 @@ def max_points(model: nnx.Module) -> int:
 
 
 def bootstrap_counts(n_prompts: int, n_boot: int, seed: int) -> np.ndarray:
-    """counts_RxP: how often each prompt appears in each of R bootstrap resamples."""
+    """counts_SxP: how often each prompt appears in each of R bootstrap resamples."""
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n_prompts, (n_boot, n_prompts))
     flat = (idx + n_prompts * np.arange(n_boot)[:, None]).ravel()
     return np.bincount(flat, minlength=n_boot * n_prompts).reshape(n_boot, n_prompts)
 
 
-def summarize(err_MxPxK: np.ndarray, norm: float, counts_RxP: np.ndarray) -> dict:
+def summarize(err_MxPxN: np.ndarray, norm: float, counts_SxP: np.ndarray) -> dict:
     """Means and 90% bootstrap intervals of raw and normalized error (raw / `norm`), each MxK."""
-    m, p, k = err_MxPxK.shape
-    boot_RxMxK = (counts_RxP @ err_MxPxK.transpose(1, 0, 2).reshape(p, m * k) / p).reshape(-1, m, k)
-    err = err_MxPxK.mean(1)
-    lo, hi = np.percentile(boot_RxMxK, [5, 95], axis=0)
+    m, p, k = err_MxPxN.shape
+    boot_SxMxN = (counts_SxP @ err_MxPxN.transpose(1, 0, 2).reshape(p, m * k) / p).reshape(-1, m, k)
+    err = err_MxPxN.mean(1)
+    lo, hi = np.percentile(boot_SxMxN, [5, 95], axis=0)
     return {"error": err, "lower": lo, "upper": hi, "normalized": err / norm,
             "norm_lower": lo / norm, "norm_upper": hi / norm}
 
@@ -107,7 +107,7 @@ class EvalResult:
     notes: list[str] = dataclasses.field(default_factory=list)
     path: Path | None = None
     preds: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # keep_preds: PxK
-    ys_PxK: np.ndarray | None = None  # keep_preds: the scored labels
+    ys_PxN: np.ndarray | None = None  # keep_preds: the scored labels
 
 
 def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
@@ -142,9 +142,9 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
         seconds[b.name] = time.perf_counter() - t0
         if b.name == "bayes_mixture":
             aux_w = {k.split(":", 1)[1]: v for k, v in aux.items()}
-    ys_PxK = np.asarray(ys, np.float64)
+    ys_PxN = np.asarray(ys, np.float64)
     names = list(preds)
-    err = np.stack([np.square(preds[n] - ys_PxK) for n in names])
+    err = np.stack([np.square(preds[n] - ys_PxN) for n in names])
     counts = bootstrap_counts(task.n_prompts, n_boot, boot_seed)
     norm, how = mean_square(task, cfg)
     s = summarize(err, norm, counts)
@@ -154,18 +154,18 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
              **{f: float(s[f][i, k]) for f in ("error", "lower", "upper", "normalized",
                                               "norm_lower", "norm_upper")},
              "n_prompts": task.n_prompts}
-            for i, n in enumerate(names) for k in range(ys_PxK.shape[1])]
+            for i, n in enumerate(names) for k in range(ys_PxN.shape[1])]
     weight_rows = []
-    for fam, w_PxK in aux_w.items():
-        boot = counts @ w_PxK / task.n_prompts
+    for fam, w_PxN in aux_w.items():
+        boot = counts @ w_PxN / task.n_prompts
         lo, hi = np.percentile(boot, [5, 95], axis=0)
-        weight_rows += [{**base, "component": fam, "k": k, "weight": float(w_PxK[:, k].mean()),
+        weight_rows += [{**base, "component": fam, "k": k, "weight": float(w_PxN[:, k].mean()),
                          "lower": float(lo[k]), "upper": float(hi[k]),
-                         "n_prompts": task.n_prompts} for k in range(w_PxK.shape[1])]
+                         "n_prompts": task.n_prompts} for k in range(w_PxN.shape[1])]
     notes = [f"{task.label}: {n}" for n in notes]
     if not keep_preds:
         return EvalResult(rows, weight_rows, seconds, notes)
-    return EvalResult(rows, weight_rows, seconds, notes, None, preds, ys_PxK)
+    return EvalResult(rows, weight_rows, seconds, notes, None, preds, ys_PxN)
 
 
 # ------------------------------------------------------------------------------------ sweeps

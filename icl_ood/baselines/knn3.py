@@ -14,12 +14,12 @@ def knn_predict(xs_BxNxD, ys_BxN, n_neighbors: int = 3):
     before_NxN = jnp.arange(n)[None, :] < jnp.arange(n)[:, None]  # [k, j]: j < k
     neg_BxNxN = jnp.where(before_NxN, -d2_BxNxN, -jnp.inf)
     m = min(n_neighbors, n)
-    vals_BxNxM, idx_BxNxM = jax.lax.top_k(neg_BxNxN, m)
-    valid = jnp.isfinite(vals_BxNxM)
-    y_BxNxM = jnp.take_along_axis(jnp.broadcast_to(ys_BxN[:, None, :], neg_BxNxN.shape),
-                                  idx_BxNxM, axis=-1)
+    vals_BxNxL, idx_BxNxL = jax.lax.top_k(neg_BxNxN, m)
+    valid = jnp.isfinite(vals_BxNxL)
+    y_BxNxL = jnp.take_along_axis(jnp.broadcast_to(ys_BxN[:, None, :], neg_BxNxN.shape),
+                                  idx_BxNxL, axis=-1)
     count_BxN = valid.sum(-1)
-    return jnp.where(count_BxN > 0, jnp.sum(jnp.where(valid, y_BxNxM, 0.0), -1)
+    return jnp.where(count_BxN > 0, jnp.sum(jnp.where(valid, y_BxNxL, 0.0), -1)
                      / jnp.maximum(count_BxN, 1), 0.0)
 
 

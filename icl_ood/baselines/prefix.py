@@ -30,18 +30,18 @@ def prefix_stats(phi_BxNxF, ys_BxN):
             exclusive_cumsum(phi_BxNxF * ys_BxN[..., None]))
 
 
-def spd_solve(a_XxFxF, rhs_XxFxR):
+def spd_solve(a_XxFxF, rhs_XxFxJ):
     """Solves a x = rhs for symmetric positive-definite a (closed form for F <= 2, else Cholesky)."""
     f = a_XxFxF.shape[-1]
     if f == 1:
-        return rhs_XxFxR / a_XxFxF
+        return rhs_XxFxJ / a_XxFxF
     if f == 2:  # adjugate / determinant: elementwise, much faster than batched LAPACK calls
         p, q, r = a_XxFxF[..., 0, 0, None], a_XxFxF[..., 0, 1, None], a_XxFxF[..., 1, 1, None]
-        u, v = rhs_XxFxR[..., 0, :], rhs_XxFxR[..., 1, :]
+        u, v = rhs_XxFxJ[..., 0, :], rhs_XxFxJ[..., 1, :]
         det = p * r - q * q
         return jnp.stack([(r * u - q * v) / det, (p * v - q * u) / det], -2)
     chol = jnp.linalg.cholesky(a_XxFxF)
-    z = solve_triangular(chol, rhs_XxFxR, lower=True)
+    z = solve_triangular(chol, rhs_XxFxJ, lower=True)
     return solve_triangular(jnp.swapaxes(chol, -1, -2), z, lower=False)
 
 

@@ -16,9 +16,9 @@ import optax
 from icl_ood.baselines import NotApplicable, Spec, register
 
 
-def _net(p, xs_PxNxD):
-    h_PxNxH = jax.nn.relu(jnp.einsum("pnd,phd->pnh", xs_PxNxD, p["w"]) + p["c"][:, None])
-    return jnp.einsum("pnh,ph->pn", h_PxNxH, p["a"]) + p["e"][:, None]
+def _net(p, xs_XxNxD):
+    h_XxNxU = jax.nn.relu(jnp.einsum("pnd,phd->pnh", xs_XxNxD, p["w"]) + p["c"][:, None])
+    return jnp.einsum("pnh,ph->pn", h_XxNxU, p["a"]) + p["e"][:, None]
 
 
 @functools.partial(jax.jit, static_argnames=("hidden", "steps"))
@@ -27,10 +27,10 @@ def relu_gd_predict(xs_BxNxD, ys_BxN, key, hidden: int = 100, steps: int = 300, 
     xs_BxNxD, ys_BxN = xs_BxNxD.astype(jnp.float32), ys_BxN.astype(jnp.float32)
     b, n, d = xs_BxNxD.shape
     p_count = b * n  # one fit per (prompt, k)
-    xs_PxNxD = jnp.repeat(xs_BxNxD, n, axis=0)
-    ys_PxN = jnp.repeat(ys_BxN, n, axis=0)
-    k_P = jnp.tile(jnp.arange(n), b)
-    mask_PxN = (jnp.arange(n)[None] < k_P[:, None]).astype(jnp.float32)
+    xs_XxNxD = jnp.repeat(xs_BxNxD, n, axis=0)
+    ys_XxN = jnp.repeat(ys_BxN, n, axis=0)
+    k_X = jnp.tile(jnp.arange(n), b)
+    mask_XxN = (jnp.arange(n)[None] < k_X[:, None]).astype(jnp.float32)
     kw, ka = jax.random.split(key)
     params = {"w": jax.random.normal(kw, (p_count, hidden, d)) / jnp.sqrt(d),
               "c": jnp.zeros((p_count, hidden)),
@@ -39,8 +39,8 @@ def relu_gd_predict(xs_BxNxD, ys_BxN, key, hidden: int = 100, steps: int = 300, 
     opt = optax.adam(lr)
 
     def loss(p):
-        err_PxN = jnp.square(_net(p, xs_PxNxD) - ys_PxN) * mask_PxN
-        return jnp.sum(err_PxN.sum(1) / jnp.maximum(mask_PxN.sum(1), 1.0))
+        err_XxN = jnp.square(_net(p, xs_XxNxD) - ys_XxN) * mask_XxN
+        return jnp.sum(err_XxN.sum(1) / jnp.maximum(mask_XxN.sum(1), 1.0))
 
     def step(carry, _):
         p, s = carry
@@ -49,9 +49,9 @@ def relu_gd_predict(xs_BxNxD, ys_BxN, key, hidden: int = 100, steps: int = 300, 
         return (optax.apply_updates(p, upd), s), None
 
     (params, _), _ = jax.lax.scan(step, (params, opt.init(params)), None, length=steps)
-    out_PxN = _net(params, xs_PxNxD)
-    pred_P = jnp.take_along_axis(out_PxN, k_P[:, None], axis=1)[:, 0]
-    return jnp.where(k_P > 0, pred_P, 0.0).reshape(b, n)
+    out_XxN = _net(params, xs_XxNxD)
+    pred_X = jnp.take_along_axis(out_XxN, k_X[:, None], axis=1)[:, 0]
+    return jnp.where(k_X > 0, pred_X, 0.0).reshape(b, n)
 
 
 def build(ctx):

@@ -54,19 +54,19 @@ class Attention(nnx.Module):
         out_init = nnx.initializers.normal(0.02 / (2 * cfg.n_layers) ** 0.5)
         self.out = nnx.Linear(d, d, kernel_init=out_init, dtype=dt, rngs=rngs)
 
-    def __call__(self, h_BxTxD: jax.Array) -> jax.Array:
-        b, t, d = h_BxTxD.shape
-        qkv_BxTx3xHxK = self.qkv(h_BxTxD).reshape(b, t, 3, self.n_heads, d // self.n_heads)
-        q, k, v = (qkv_BxTx3xHxK[:, :, i] for i in range(3))
+    def __call__(self, h_BxTxE: jax.Array) -> jax.Array:
+        b, t, d = h_BxTxE.shape
+        qkv_BxTx3xHxQ = self.qkv(h_BxTxE).reshape(b, t, 3, self.n_heads, d // self.n_heads)
+        q, k, v = (qkv_BxTx3xHxQ[:, :, i] for i in range(3))
         try:  # cuDNN's checks (library found, shapes supported) run here, at trace time
-            o_BxTxHxK = jax.nn.dot_product_attention(q, k, v, is_causal=True,
+            o_BxTxHxQ = jax.nn.dot_product_attention(q, k, v, is_causal=True,
                                                      implementation=self.impl)
         except (NotImplementedError, RuntimeError) as e:
             if self.impl != "cudnn" or not self.fallback:
                 raise
             warnings.warn(f"cuDNN attention unavailable ({e}); using XLA's", stacklevel=2)
-            o_BxTxHxK = jax.nn.dot_product_attention(q, k, v, is_causal=True, implementation="xla")
-        return self.out(o_BxTxHxK.reshape(b, t, d))
+            o_BxTxHxQ = jax.nn.dot_product_attention(q, k, v, is_causal=True, implementation="xla")
+        return self.out(o_BxTxHxQ.reshape(b, t, d))
 
 
 class Block(nnx.Module):
@@ -82,10 +82,10 @@ class Block(nnx.Module):
         self.proj = nnx.Linear(cfg.mlp_ratio * d, d, kernel_init=out_init, dtype=dt, rngs=rngs)
         self.dtype = dt
 
-    def __call__(self, h_BxTxD: jax.Array) -> jax.Array:
-        h_BxTxD = h_BxTxD + self.attn(self.ln1(h_BxTxD).astype(self.dtype))
-        mlp = self.proj(jax.nn.gelu(self.fc(self.ln2(h_BxTxD).astype(self.dtype))))
-        return h_BxTxD + mlp  # LayerNorms compute in float32 and cast back
+    def __call__(self, h_BxTxE: jax.Array) -> jax.Array:
+        h_BxTxE = h_BxTxE + self.attn(self.ln1(h_BxTxE).astype(self.dtype))
+        mlp = self.proj(jax.nn.gelu(self.fc(self.ln2(h_BxTxE).astype(self.dtype))))
+        return h_BxTxE + mlp  # LayerNorms compute in float32 and cast back
 
 
 class Transformer(nnx.Module):
@@ -101,15 +101,15 @@ class Transformer(nnx.Module):
         self.read_out = nnx.Linear(d, 1, kernel_init=_INIT, dtype=jnp.float32, rngs=rngs)
 
     def __call__(self, xs_BxNxD: jax.Array, ys_BxN: jax.Array) -> jax.Array:
-        z_BxTxD = interleave(xs_BxNxD, ys_BxN)
-        t = z_BxTxD.shape[1]
+        z_BxTxE = interleave(xs_BxNxD, ys_BxN)
+        t = z_BxTxE.shape[1]
         # The residual stream and matmuls use the compute dtype; LayerNorm statistics, the
         # attention softmax, the read-out and the loss are float32.
-        h_BxTxD = self.read_in(z_BxTxD.astype(self.dtype))
-        h_BxTxD = h_BxTxD + self.pos.embedding[...][:t].astype(self.dtype)
+        h_BxTxE = self.read_in(z_BxTxE.astype(self.dtype))
+        h_BxTxE = h_BxTxE + self.pos.embedding[...][:t].astype(self.dtype)
         for block in self.blocks:
-            h_BxTxD = block(h_BxTxD)
-        out_BxT = self.read_out(self.ln_f(h_BxTxD))[..., 0]
+            h_BxTxE = block(h_BxTxE)
+        out_BxT = self.read_out(self.ln_f(h_BxTxE))[..., 0]
         return out_BxT[:, ::2]  # read at the x tokens
 
 

@@ -25,13 +25,13 @@ class Prior:
 def sample(key, batch: int, dim: int, prior: Prior):
     ka, kw = jax.random.split(key)
     r = prior.width
-    return {"alpha_BxR": jax.random.normal(ka, (batch, r)) * jnp.sqrt(2.0 / r),
-            "w_BxRxD": jax.random.normal(kw, (batch, r, dim))}
+    return {"alpha_BxU": jax.random.normal(ka, (batch, r)) * jnp.sqrt(2.0 / r),
+            "w_BxUxD": jax.random.normal(kw, (batch, r, dim))}
 
 
 def apply(p, xs_BxNxD):
-    h_BxNxR = jax.nn.relu(jnp.einsum("bnd,brd->bnr", xs_BxNxD, p["w_BxRxD"]))
-    return jnp.einsum("bnr,br->bn", h_BxNxR, p["alpha_BxR"])
+    h_BxNxU = jax.nn.relu(jnp.einsum("bnd,brd->bnr", xs_BxNxD, p["w_BxUxD"]))
+    return jnp.einsum("bnr,br->bn", h_BxNxU, p["alpha_BxU"])
 
 
 def arccos1_kernel(xs_BxNxD):
