@@ -4,23 +4,23 @@ Every module of icl_ood is parsed (ast), every import counted, function-local an
 TYPE_CHECKING ones included, so a cycle cannot hide behind an import inside a function.
 
 Layers, lowest first; a module imports only from lower layers (or from its own package):
-  0  families, results   the function-family registry and plug-ins (icl_ood/data/families/:
-                         one node); the results layer (the on-disk format of every stage's
-                         outputs: atomic writes, manifests, reading them back)
-  1  config              the config schema (family sections come from the registry)
-  2  presets             named configs
-  3  data, model         prompt generation; the Transformer
-  4  tasks, baselines, checkpoint, reliability
+  0  registry, results   the plug-in registries; the results layer (the on-disk format of
+                         every stage's outputs: atomic writes, manifests, reading them back)
+  1  families            the function families (icl_ood/data/families/: one node)
+  2  config              the config schema (family sections come from the registry)
+  3  presets             named configs
+  4  data, model         prompt generation; the Transformer
+  5  tasks, baselines, checkpoint, reliability
                          evaluation tasks; reference predictors (plug-ins); orbax checkpoints;
                          signals and run folders
-  5  sweeps, train       sweep plug-ins; the training package (icl_ood/train/*.py: one node)
-  6  evaluate, benchmark scoring checkpoints and baselines (writes results); timing training
-  7  figures             drawing saved results (reads results only)
-  8  report              report.md from saved results (and the figures' conventions)
-  9  experiments, along_training
+  6  sweeps, train       sweep plug-ins; the training package (icl_ood/train/*.py: one node)
+  7  evaluate, benchmark scoring checkpoints and baselines (writes results); timing training
+  8  figures             drawing saved results (reads results only)
+  9  report              report.md from saved results (and the figures' conventions)
+ 10  experiments, along_training
                          the experiment definitions and replicate, which runs the stages;
                          training in log-spaced segments, evaluated after each
- 10  cli                 the command line
+ 11  cli                 the command line
 Figures and report read run names, labels, mixes and docs from experiment.json through the
 results layer, never from icl_ood.experiments: a redraw shows saved results as they were made.
 """
@@ -32,7 +32,8 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "icl_ood"
 LAYERS = (
-    ("families", "results"),
+    ("registry", "results"),
+    ("families",),
     ("config",),
     ("presets",),
     ("data", "model"),

@@ -7,7 +7,7 @@ A baseline module calls `register(Spec(name, build, label, style))`; `build(ctx)
 or raises NotApplicable saying why. `for_task` lists every default baseline that applies and a
 one-line note for each that does not, so a new family never makes evaluation crash. Baselines
 run in float64 under `jax.enable_x64` (inside `Baseline.predict`), so call them eagerly.
-User baselines register from their own module (see icl_ood.data.families.load_plugins).
+User baselines register from their own module (see icl_ood.registry).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 from icl_ood.config import DataConfig
 from icl_ood.data import families
 from icl_ood.data.families import NotApplicable
+from icl_ood.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -91,31 +92,8 @@ class Baseline:
                     {k: np.asarray(v, np.float64) for k, v in aux.items()})
 
 
-_REGISTRY: dict[str, Spec] = {}
-_LOADED = False
-
-
-def register(spec: Spec) -> Spec:
-    _REGISTRY[spec.name] = spec
-    return spec
-
-
-def _load() -> None:
-    global _LOADED
-    if not _LOADED:
-        _LOADED = True
-        families.discover(__name__, __path__)
-        families.load_plugins()
-
-
-def specs() -> dict[str, Spec]:
-    """Every registered baseline by name."""
-    _load()
-    return dict(_REGISTRY)
-
-
-def names() -> tuple[str, ...]:
-    return tuple(specs())
+REGISTRY = Registry("baseline", __name__)
+register, names, specs = REGISTRY.register, REGISTRY.names, REGISTRY.all
 
 
 def defaults() -> tuple[str, ...]:

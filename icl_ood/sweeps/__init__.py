@@ -3,7 +3,7 @@
 A sweep is a list of evaluation tasks derived from a run's pretraining data config; each module
 calls `register(Sweep(...))`. `axis` names the row field the sweep varies ("a", "freq", or None
 for a list of unrelated tasks), which figures put on the x axis. User sweeps register from their
-own module (see icl_ood.data.families.load_plugins).
+own module (see icl_ood.registry).
 """
 
 from __future__ import annotations
@@ -11,10 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from icl_ood.data import families as _families
-
-_REGISTRY: dict[str, Sweep] = {}
-_LOADED = False
+from icl_ood.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -27,27 +24,5 @@ class Sweep:
     axis: str | None = None
 
 
-def register(sweep: Sweep) -> Sweep:
-    _REGISTRY[sweep.name] = sweep
-    return sweep
-
-
-def _load() -> None:
-    global _LOADED
-    if not _LOADED:
-        _LOADED = True
-        _families.discover(__name__, __path__)
-        _families.load_plugins()
-
-
-def names() -> tuple[str, ...]:
-    _load()
-    return tuple(_REGISTRY)
-
-
-def get(name: str) -> Sweep:
-    """The sweep called `name` (ValueError listing the known ones)."""
-    _load()
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown sweep {name!r}; known: {', '.join(_REGISTRY)}")
-    return _REGISTRY[name]
+REGISTRY = Registry("sweep", __name__)
+register, names, get = REGISTRY.register, REGISTRY.names, REGISTRY.get

@@ -10,15 +10,11 @@ use (or named in $ICL_OOD_PLUGINS, comma-separated module names or .py paths, wh
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import os
-import pkgutil
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NamedTuple
+
+from icl_ood.registry import Registry
 
 Params = dict[str, Any]
 
@@ -71,62 +67,5 @@ class Family:
         return self.label or self.name
 
 
-_REGISTRY: dict[str, Family] = {}
-_LOADED = False
-
-
-def register(family: Family) -> Family:
-    """Adds (or replaces, for a reloaded module) a family; returns it."""
-    if not family.name.isidentifier():
-        raise ValueError(f"family name must be an identifier, got {family.name!r}")
-    _REGISTRY[family.name] = family
-    return family
-
-
-def load_plugins(spec: str | None = None) -> None:
-    """Imports plug-in modules: comma-separated module names or .py paths (default
-    $ICL_OOD_PLUGINS); each registers its families, baselines or sweeps."""
-    for item in filter(None, (s.strip() for s in (spec or os.environ.get("ICL_OOD_PLUGINS", "")
-                                                 ).split(","))):
-        if item.endswith(".py"):
-            path = Path(item).resolve()
-            if not path.exists():
-                raise FileNotFoundError(f"ICL_OOD_PLUGINS: no file {item}")
-            name = f"icl_ood_plugin_{path.stem}"
-            if name in sys.modules:
-                continue
-            spec_ = importlib.util.spec_from_file_location(name, path)
-            module = importlib.util.module_from_spec(spec_)
-            sys.modules[name] = module
-            spec_.loader.exec_module(module)
-        else:
-            importlib.import_module(item)
-
-
-def discover(package: str, path) -> None:
-    """Imports every module of a plug-in package (each registers itself)."""
-    for m in pkgutil.iter_modules(path):
-        if not m.name.startswith("_"):
-            importlib.import_module(f"{package}.{m.name}")
-
-
-def _load() -> None:
-    global _LOADED
-    if not _LOADED:
-        _LOADED = True
-        discover(__name__, __path__)
-        load_plugins()
-
-
-def names() -> tuple[str, ...]:
-    """Every registered family."""
-    _load()
-    return tuple(_REGISTRY)
-
-
-def get(name: str) -> Family:
-    """The family called `name` (a clear error for unknown names)."""
-    _load()
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown family {name!r}; known: {', '.join(_REGISTRY)}")
-    return _REGISTRY[name]
+REGISTRY = Registry("family", __name__)
+register, names, get = REGISTRY.register, REGISTRY.names, REGISTRY.get
