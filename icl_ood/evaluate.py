@@ -42,7 +42,7 @@ from icl_ood import results, sweeps
 from icl_ood.config import Config, DataConfig
 from icl_ood.tasks import Task, draw, mean_square, skew_sqrt  # noqa: F401  (ev.Task, ev.draw)
 
-EVAL_FORMAT = 2  # bump when a change alters saved evaluation results (manifests compare it)
+EVAL_FORMAT = 3  # bump when a change alters saved evaluation results (manifests compare it)
 ROW_FIELDS = ("run", "sweep", "step", "predictor", "task", "family", "a", "freq", "k", "error",
               "lower", "upper", "normalized", "norm_lower", "norm_upper", "normalizer",
               "normalizer_how", "n_prompts")
