@@ -188,17 +188,27 @@ def test_interrupted_replicate_runs_no_later_stage_and_rerun_recomputes(tmp_path
 
 
 def test_figures_from_a_folder_without_results_refuses_and_touches_nothing(tmp_path, capsys):
-    """Scenario 2: figures/demo holds experiment.json, report.md and figures but no runs/:
-    `figures --from` must not replace the 57-line report with a stub."""
-    dest = tmp_path / "demo"
-    shutil.copytree(Path(__file__).resolve().parent.parent / "figures" / "demo", dest)
+    """Scenario 2: figures/ood-demo (an older folder) holds experiment.json, report.md and
+    figures but no runs/: `figures --from` must not replace its report with a stub."""
+    dest = tmp_path / "ood-demo"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "figures" / "ood-demo", dest)
     before = contents(dest)
     capsys.readouterr()
     assert main(["figures", "--from", str(dest)]) == 2
     lines = err_lines(capsys.readouterr().err)
     assert len(lines) == 1 and lines[0].startswith("icl-ood: error: --from"), lines
-    assert "icl-ood replicate --experiment demo --preset demo" in lines[0]
+    assert "icl-ood replicate --experiment ood --preset demo" in lines[0]
     assert contents(dest) == before
+
+
+def test_committed_demo_folder_redraws_from_its_saved_results(tmp_path):
+    """figures/demo carries its saved results: `figures --from` redraws the same report."""
+    dest = tmp_path / "demo"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "figures" / "demo", dest)
+    old = (dest / "report.md").read_text().splitlines()
+    assert main(["figures", "--from", str(dest)]) == 0
+    new = (dest / "report.md").read_text().splitlines()
+    assert new[6:] == old[6:] and len(new) > 40  # the numbers; the header names the commit
 
 
 def test_figures_from_refuses_missing_or_changed_results(out, tmp_path, capsys):
