@@ -18,6 +18,18 @@ from icl_ood.results import ResultsError
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+def _version() -> str:
+    """The installed package's version (and the code's commit where known)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from icl_ood.results import commit
+    try:
+        v = version("icl-ood")
+    except PackageNotFoundError:
+        v = "unknown (not installed)"
+    return f"{v} (commit {commit()})"
+
+
 def _config(args):
     cfg = presets.get(args.preset)
     return cfg.override(args.set or [])
@@ -169,6 +181,12 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_config(args) -> int:
+    """Prints the resolved config (preset, then every --set) as JSON."""
+    print(_config(args).to_json())
+    return 0
+
+
 def cmd_replicate(args) -> int:
     """Exit status: 0 done; 2 invalid request or results that cannot be used; 1 a training or
     file failure; 130 (SIGINT) or 143 (SIGTERM): training stopped with a checkpoint and nothing
@@ -237,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="icl-ood", description=__doc__)
+    p.add_argument("--version", action="version", version=f"icl-ood {_version()}")
     p.add_argument("--plugins", metavar="MODULES",
                    help="comma-separated modules or .py files that register function families, "
                         "baselines or sweeps (also read from $ICL_OOD_PLUGINS)")
@@ -318,6 +337,12 @@ def _main(argv: list[str] | None = None) -> int:
     r.add_argument("--n-prompts", type=int, default=1280, help="prompts per evaluation task")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(fn=cmd_replicate)
+
+    c = sub.add_parser("config", help="print the resolved config (preset + --set) as JSON")
+    c.add_argument("--preset", default="tiny", help=f"one of {sorted(presets.PRESETS)}")
+    c.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE",
+                   help="override a config value (repeatable), e.g. --set data.sinusoid.freq=[0.5,1.5]")
+    c.set_defaults(fn=cmd_config)
 
     f = sub.add_parser("figures", help="redraw figures and report from saved results")
     f.add_argument("--from", dest="from_dir", required=True, help="a replicate output folder")

@@ -75,3 +75,26 @@ def test_diff_names_fields():
     b = a.override(["train.lr=0.5", "model.n_layers=3"])
     d = b.diff(a)
     assert len(d) == 2 and d[0].startswith("model.n_layers") and d[1].startswith("train.lr")
+
+
+def test_cli_version_and_resolved_config(capsys):
+    """`icl-ood --version` names the package version; `icl-ood config` prints the resolved config
+    (preset, then every --set) as JSON that parses back to the same Config."""
+    import json
+
+    import pytest
+
+    from icl_ood import presets
+    from icl_ood.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.startswith("icl-ood 0.1.0")
+    sets = ["data.sinusoid.freq=[0.5,1.5]", "train.steps=300"]
+    assert main(["config", "--preset", "demo", *[a for s in sets for a in ("--set", s)]]) == 0
+    printed = Config.from_dict(json.loads(capsys.readouterr().out))
+    assert printed == presets.get("demo").override(sets)
+    assert printed.data.sinusoid.freq == (0.5, 1.5) and printed.train.steps == 300
+    assert main(["config", "--set", "data.sin_freq=[1,2]"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "icl-ood: error: data.sin_freq: renamed; expected data.sinusoid.freq")
