@@ -33,9 +33,16 @@ class Checkpoints:
     OCDBT/zarr files), so meta["checksum"] holds a checksum of the state, checked on restore.
     """
 
-    def __init__(self, directory: str | Path, keep: int = 3):
+    def __init__(self, directory: str | Path, keep: int = 3, keep_steps: tuple[int, ...] = ()):
+        """`keep` latest checkpoints, plus those at `keep_steps` forever."""
         self.directory = Path(directory).absolute()
-        opts = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+        if keep_steps:
+            policy = ocp.checkpoint_managers.AnyPreservationPolicy(
+                [ocp.checkpoint_managers.LatestN(keep),
+                 ocp.checkpoint_managers.CustomSteps(list(keep_steps))])
+            opts = ocp.CheckpointManagerOptions(create=True, preservation_policy=policy)
+        else:
+            opts = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
         self.manager = ocp.CheckpointManager(self.directory, options=opts)
         self._saving: int | None = None  # step of the save that may still be in flight
         self.unreadable: set[int] = set()  # steps restore_latest could not read

@@ -144,8 +144,8 @@ def cmd_evaluate(args) -> int:
                                      f"{', '.join(bl.names())}")
         if mix is not None and len(mix) != 2:
             raise ValueError(f"--mix: expected family1,family2, got {args.mix!r}")
-        for run_dir in args.run:
-            model, cfg, step = load_model(run_dir)
+        for run_dir, at_step in [(r, s) for r in args.run for s in _eval_steps(r, args.steps)]:
+            model, cfg, step = load_model(run_dir, at_step)
             n = cfg.data.n_points
             ks = args.k or sorted({min(2, n - 1), min(10, n - 1), n - 1})
             bad = [k for k in ks if not 0 <= k < n]
@@ -159,13 +159,14 @@ def cmd_evaluate(args) -> int:
                     continue
                 res = ev.run_sweep(run_dir, sweep, n_prompts=args.n_prompts, seed=args.seed,
                                    baselines=names, mix=mix, n_boot=args.n_boot,
-                                   model_and_cfg=(model, cfg, step), force=args.force)
+                                   model_and_cfg=(model, cfg, step), force=args.force,
+                                   at_step=at_step)
                 n_tasks = len({r["task"] for r in res.rows})
                 n_pred = len({r["predictor"] for r in res.rows})
                 print(f"\n== run {run_dir} (step {step}), sweep {sweep}: {n_tasks} tasks x "
                       f"{args.n_prompts} prompts x k=0..{n - 1}, {n_pred} predictors")
-                print("normalized squared error = mean over prompts of (pred - y)^2 / mean of "
-                      "y^2 (predicting 0 scores 1); k = in-context examples; P(f) = Bayes-"
+                print("normalized squared error = mean over prompts of (pred - y)^2 / the task's "
+                      "E[y^2] (predicting 0 scores 1); k = in-context examples; P(f) = Bayes-"
                       "mixture posterior weight of family f" + (
                           "; task a=A is f = A*f1 + (1-A)*f2" if sweep == "convex" else ""))
                 print(ev.format_table(res, ks))
@@ -179,6 +180,28 @@ def cmd_evaluate(args) -> int:
         print(f"icl-ood: error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def _eval_steps(run_dir: str, steps: str | None) -> list[int | None]:
+    """The checkpoint steps `--steps` names for a run: None (the latest good one), "all" (every
+    kept one, e.g. the log-spaced ones of train.keep_log) or a comma-separated list."""
+    from icl_ood.checkpoint import Checkpoints
+    if steps is None:
+        return [None]
+    kept = Checkpoints(Path(run_dir) / "ckpt").steps()
+    if steps == "all":
+        if not kept:
+            raise ValueError(f"--steps: {run_dir} has no checkpoints")
+        return kept
+    try:
+        want = [int(s) for s in steps.split(",") if s]
+    except ValueError:
+        raise ValueError(f"--steps: expected all or a list of steps like 100,200; got {steps!r}")
+    missing = [s for s in want if s not in kept]
+    if missing or not want:
+        raise ValueError(f"--steps: {run_dir} has no checkpoint at {missing or steps!r}; kept: "
+                         f"{kept} (train.keep_log=true keeps log-spaced ones)")
+    return want
 
 
 def cmd_config(args) -> int:
@@ -320,6 +343,8 @@ def _main(argv: list[str] | None = None) -> int:
                    "'none' for the model only)")
     e.add_argument("--mix", help="family1,family2 of the convex sweep (default: first two)")
     e.add_argument("--seed", type=int, default=0, help="prompt seed")
+    e.add_argument("--steps", help="evaluate these kept checkpoints instead of the latest: all, "
+                   "or a list such as 100,200,400 (results keyed .step<S>, rows carry the step)")
     e.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
     e.add_argument("--force", action="store_true",
                    help="replace results of a newer checkpoint by this one's (results with other "

@@ -229,6 +229,9 @@ class TrainConfig:
     log_every: int = 100  # steps per metrics.jsonl record
     ckpt_every: int = 1000  # steps between checkpoints (and one at the end)
     keep_ckpts: int = 3
+    # also save and keep forever the checkpoints at steps_per_dispatch * 2^i (evaluation along
+    # training: icl-ood evaluate --steps all)
+    keep_log: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -186,17 +186,18 @@ def model_checksum(model: nnx.Module) -> str:
 
 def eval_options(cfg: DataConfig, sweep: str, *, n_prompts: int = 1280, seed: int = 0,
                  baselines: tuple[str, ...] | None = None, mix: tuple[str, str] | None = None,
-                 n_boot: int = 1000, opts: bl.Options = bl.DEFAULT_OPTIONS) -> dict:
+                 n_boot: int = 1000, opts: bl.Options = bl.DEFAULT_OPTIONS,
+                 at_step: int | None = None) -> dict:
     """The options of an evaluation as saved in its manifest and keyed in its file names: mix
     only for the convex sweep and only if it differs from the run's first two families; opts
-    as a digest, only if not the defaults."""
+    as a digest, only if not the defaults; at_step for a kept checkpoint along training."""
     if sweep != "convex" or mix is None or tuple(mix) == tuple(cfg.families[:2]):
         mix = None
     return {"n_prompts": n_prompts, "seed": seed,
             "baselines": None if baselines is None else list(baselines),
             "mix": None if mix is None else list(mix), "n_boot": n_boot,
             "opts": None if opts == bl.DEFAULT_OPTIONS
-            else results.digest(dataclasses.asdict(opts))}
+            else results.digest(dataclasses.asdict(opts)), "at_step": at_step}
 
 
 def result_inputs(cfg: Config, step: int, checksum: str, what: str, options: dict) -> dict:
@@ -222,21 +223,22 @@ def _legacy_rank(path: Path) -> list | None:
 def run_sweep(run_dir: str | Path, sweep: str, *, n_prompts: int = 1280, seed: int = 0,
               baselines: tuple[str, ...] | None = None, mix: tuple[str, str] | None = None,
               opts: bl.Options = bl.DEFAULT_OPTIONS, n_boot: int = 1000, model_and_cfg=None,
-              write: bool = True, force: bool = False, checksum: str | None = None
-              ) -> EvalResult:
+              write: bool = True, force: bool = False, checksum: str | None = None,
+              at_step: int | None = None) -> EvalResult:
     """Loads the run's latest good checkpoint (or uses `model_and_cfg` = (model, config, step)),
     evaluates every task of `sweep` and writes the rows and Bayes weights to the files
     `sweep_paths` names for these options, then their manifest (see the module docstring).
 
     Refuses (results.ResultsError, before evaluating) to replace results of a newer checkpoint
     by those of an older one, unless `force`. `checksum`: model_checksum of the model, if
-    already known. Returns all rows, timings and the rows' path.
+    already known. `at_step`: evaluate the kept checkpoint of that step (files keyed
+    `.step<S>`, beside the latest step's). Returns all rows, timings and the rows' path.
     """
     from icl_ood.train import load_model
     run_dir = Path(run_dir)
-    model, cfg, step = model_and_cfg or load_model(run_dir)
+    model, cfg, step = model_and_cfg or load_model(run_dir, at_step)
     options = eval_options(cfg.data, sweep, n_prompts=n_prompts, seed=seed, baselines=baselines,
-                           mix=mix, n_boot=n_boot, opts=opts)
+                           mix=mix, n_boot=n_boot, opts=opts, at_step=at_step)
     rows_path, weights_path = sweep_paths(run_dir, sweep, options)
     if write:
         results.check_replace(rows_path, [step, n_prompts], force=force,

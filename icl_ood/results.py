@@ -195,7 +195,7 @@ def check_replace(path: str | Path, rank: list, *, force: bool = False,
 
 # Evaluation options whose results are named `<sweep>.jsonl`; others get a key in the name.
 EVAL_DEFAULTS = {"n_prompts": 1280, "seed": 0, "baselines": None, "mix": None, "n_boot": 1000,
-                 "opts": None}
+                 "opts": None, "at_step": None}
 
 
 def eval_key(options: dict) -> str:
@@ -217,6 +217,8 @@ def eval_key(options: dict) -> str:
         parts.append(f"boot{o['n_boot']}")
     if o["opts"] is not None:
         parts.append(f"opts={o['opts']}")
+    if o["at_step"] is not None:  # a kept checkpoint along training, not the run's latest
+        parts.append(f"step{o['at_step']}")
     return ".".join(parts)
 
 

@@ -10,6 +10,7 @@ import pytest
 from flax import nnx
 
 from icl_ood import evaluate as ev
+from icl_ood import presets
 from icl_ood.baselines import averaging
 from icl_ood.cli import main
 from icl_ood.config import DataConfig
@@ -206,3 +207,30 @@ def test_draw_uses_sample_family_prompts():
     xs_ref, ys_ref, _ = prompts.sample_family(KEY, "linear", 16, task.data_config(LIN2))
     np.testing.assert_array_equal(xs, xs_ref)
     np.testing.assert_array_equal(ys, jnp.asarray(ys_ref))
+
+
+def test_evaluate_kept_log_spaced_steps(tmp_path, capsys):
+    """train.keep_log keeps checkpoints at steps_per_dispatch * 2^i; `evaluate --steps all`
+    scores every kept step on the same prompts, each in its own file, rows carrying the step."""
+    from icl_ood.checkpoint import Checkpoints
+    from icl_ood.train import train
+
+    run = tmp_path / "run"
+    cfg = presets.get("tiny").override(["train.keep_log=true", "train.steps=200",
+                                        "train.ckpt_every=100", "train.keep_ckpts=1"])
+    train(cfg, run, progress=False)
+    assert Checkpoints(run / "ckpt").steps() == [20, 40, 80, 160, 200]  # log-spaced + latest
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(run), "--sweep", "k", "--steps", "all",
+                 "--n-prompts", "32", "--n-boot", "50", "--baselines", "least_squares"]) == 0
+    by_step = {}
+    for s in (20, 40, 80, 160, 200):
+        rows = ev.read_jsonl(run / "eval" / f"k.n32.bl=least_squares.boot50.step{s}.jsonl")
+        assert {r["step"] for r in rows} == {s}
+        by_step[s] = {(r["predictor"], r["k"]): r["normalized"] for r in rows}
+    # Same prompts at every step: the baseline's numbers are identical; the model's change.
+    assert all(by_step[s][("least_squares", 5)] == by_step[20][("least_squares", 5)]
+               for s in by_step)
+    assert by_step[200][("model", 10)] < by_step[20][("model", 10)]
+    assert main(["evaluate", "--run", str(run), "--steps", "30"]) == 2
+    assert "no checkpoint at [30]" in capsys.readouterr().err

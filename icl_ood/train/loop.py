@@ -22,7 +22,7 @@ from icl_ood.model.transformer import count_params
 from icl_ood.reliability import GracefulStop
 from icl_ood.train.mesh import _host, batch_sharding_for, make_mesh
 from icl_ood.train.rundir import _abstract, _Logger, _truncate_metrics, _write_atomic, check_run_dir
-from icl_ood.train.runs import group_config, resolve_run_batch, run_configs
+from icl_ood.train.runs import group_config, log_steps, resolve_run_batch, run_configs
 from icl_ood.train.step import TrainingDiverged, TrainState, compiled_config, init_runs, train_chunk
 
 
@@ -76,7 +76,8 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
     graphdef, state, data_keys = init_runs(cfg, [c.train.seed for c, _ in runs], mesh)
     step_cfg = compiled_config(cfg)
     weights = jnp.asarray([c.data.weights for c, _ in runs], jnp.float32)
-    ckpts = [Checkpoints(d / "ckpt", keep=cfg.train.keep_ckpts) for _, d in runs]
+    kept = log_steps(cfg.train)
+    ckpts = [Checkpoints(d / "ckpt", keep=cfg.train.keep_ckpts, keep_steps=kept) for _, d in runs]
     start, state, metas = _restore(ckpts, state)
     for _, d in runs:
         if lead:
@@ -114,7 +115,7 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
             pending, step = (step, m), step + n
             if stop.requested and step < end:
                 end, interrupted = step, stop.name
-            if step % cfg.train.ckpt_every == 0 or step == end:
+            if step % cfg.train.ckpt_every == 0 or step == end or step in kept:
                 consume(pending)  # never checkpoint a diverged state
                 pending = None
                 _check_finite(state.params, runs, step)

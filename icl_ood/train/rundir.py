@@ -17,6 +17,7 @@ from flax import nnx
 from icl_ood.checkpoint import CheckpointError, Checkpoints
 from icl_ood.config import Config, ConfigError
 from icl_ood.model.transformer import Transformer
+from icl_ood.train.runs import log_steps
 from icl_ood.train.step import TrainingDiverged, init_state, keys, schedule
 
 
@@ -139,7 +140,7 @@ def load_model(run_dir: str | Path, step: int | None = None) -> tuple[Transforme
     cfg = Config.from_dict(json.loads((run_dir / "config.json").read_text()))
     init_key, _ = keys(cfg.train.seed)
     graphdef, state = init_state(cfg, init_key)
-    ckpts = Checkpoints(run_dir / "ckpt", keep=cfg.train.keep_ckpts)
+    ckpts = Checkpoints(run_dir / "ckpt", keep=cfg.train.keep_ckpts, keep_steps=log_steps(cfg.train))
     abstract = jax.tree.map(_abstract, state)
     if step is None:
         found = ckpts.restore_latest(abstract)

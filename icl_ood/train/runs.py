@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jax
 
-from icl_ood.config import Config, ConfigError
+from icl_ood.config import Config, ConfigError, TrainConfig
 
 # Fields in which runs trained together in one program (vmap) may differ: both enter the
 # compiled step as traced per-run values (the data key, the mixture weights).
@@ -77,6 +77,18 @@ def group_config(cfgs: list[Config]) -> Config:
     n = len(c.data.families)
     return dataclasses.replace(c, train=dataclasses.replace(c.train, seed=0),
                                data=dataclasses.replace(c.data, weights=(1.0 / n,) * n))
+
+
+def log_steps(cfg: TrainConfig) -> tuple[int, ...]:
+    """The kept log-spaced checkpoint steps of a run: steps_per_dispatch * 2^i below train.steps
+    (none unless train.keep_log)."""
+    if not cfg.keep_log:
+        return ()
+    out, s = [], cfg.steps_per_dispatch
+    while s < cfg.steps:
+        out.append(s)
+        s *= 2
+    return tuple(out)
 
 
 def default_run_batch(num_runs: int) -> int:

@@ -127,7 +127,8 @@ def compiled_config(cfg: Config) -> Config:
     per dispatch): the static argument of the compiled programs, so runs that differ only in
     those share one compilation."""
     return dataclasses.replace(cfg, name="", train=dataclasses.replace(
-        cfg.train, steps_per_dispatch=1, log_every=1, ckpt_every=1, keep_ckpts=1))
+        cfg.train, steps_per_dispatch=1, log_every=1, ckpt_every=1, keep_ckpts=1,
+        keep_log=False))
 
 
 def init_runs(cfg: Config, seeds: list[int], mesh: Mesh | None = None):
