@@ -188,7 +188,11 @@ def _eval_steps(run_dir: str, steps: str | None) -> list[int | None]:
     from icl_ood.checkpoint import Checkpoints
     if steps is None:
         return [None]
-    kept = Checkpoints(Path(run_dir) / "ckpt").steps()
+    ckpts = Checkpoints(Path(run_dir) / "ckpt")
+    try:
+        kept = ckpts.steps()
+    finally:
+        ckpts.close()
     if steps == "all":
         if not kept:
             raise ValueError(f"--steps: {run_dir} has no checkpoints")

@@ -219,7 +219,9 @@ def test_evaluate_kept_log_spaced_steps(tmp_path, capsys):
     cfg = presets.get("tiny").override(["train.keep_log=true", "train.steps=200",
                                         "train.ckpt_every=100", "train.keep_ckpts=1"])
     train(cfg, run, progress=False)
-    assert Checkpoints(run / "ckpt").steps() == [20, 40, 80, 160, 200]  # log-spaced + latest
+    ckpts = Checkpoints(run / "ckpt")
+    assert ckpts.steps() == [20, 40, 80, 160, 200]  # log-spaced + latest
+    ckpts.close()
     capsys.readouterr()
     assert main(["evaluate", "--run", str(run), "--sweep", "k", "--steps", "all",
                  "--n-prompts", "32", "--n-boot", "50", "--baselines", "least_squares"]) == 0
