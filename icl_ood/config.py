@@ -58,6 +58,11 @@ LEGACY_FIELDS = {"sparsity": ("sparse_linear", "sparsity"), "relu_width": ("relu
                  "sin_freq": ("sinusoid", "freq"), "sin_phase": ("sinusoid", "phase")}
 
 
+# Fields added after results were saved, with their defaults: left out of to_dict (and so of
+# config digests and config.json) at the default, so earlier runs and results stay valid.
+ADDED_FIELDS = {"family_hint": False}
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """What prompts look like: x distribution, function families and the pretraining mixture.
@@ -80,6 +85,9 @@ class DataConfig:
     curriculum_every: int = 2000  # steps between curriculum increments
     curriculum_dim_inc: int = 1
     curriculum_points_inc: int = 2
+    # Conditional pretraining: every x token also carries the prompt's family, one-hot over
+    # `families` (the model's input width becomes dim + len(families)); see evaluate.hints.
+    family_hint: bool = False
     # (family, prior section) for every registered family, filled with defaults; set them
     # as data.<family>.<field> (or with_prior), not here.
     priors: tuple[tuple[str, Any], ...] = ()
@@ -105,6 +113,8 @@ class DataConfig:
                f"must be 'gaussian' or 'uniform', got {self.x_dist!r}")
         _check(self.x_scale > 0, "data.x_scale", f"must be > 0, got {self.x_scale}")
         _check(self.noise_std >= 0, "data.noise_std", f"must be >= 0, got {self.noise_std}")
+        _check(isinstance(self.family_hint, bool), "data.family_hint",
+               f"must be true or false, got {self.family_hint!r}")
         for name in ("curriculum_dim_start", "curriculum_points_start", "curriculum_every"):
             _pos_int(getattr(self, name), f"data.{name}")
         for name in ("curriculum_dim_inc", "curriculum_points_inc"):
@@ -141,13 +151,19 @@ class DataConfig:
                     return section
         raise AttributeError(f"DataConfig has no field or family section {name!r}")
 
+    @property
+    def input_dim(self) -> int:
+        """Width of the model's x tokens: d, plus one per family with family_hint."""
+        return self.dim + (len(self.families) if self.family_hint else 0)
+
     def prior(self, family: str) -> Any:
         """The prior section of `family`."""
         return dict(self.priors)[family]
 
     def to_dict(self) -> dict:
         """Fields and one nested dict per family section (data.<family>.<field>)."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "priors"}
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+             if f.name != "priors" and ADDED_FIELDS.get(f.name, ()) != getattr(self, f.name)}
         return {**d, **{name: dataclasses.asdict(sec) for name, sec in self.priors}}
 
     @classmethod
@@ -303,6 +319,7 @@ class Config:
         """Returns a copy with `section.field=value` assignments applied (values parsed as JSON);
         family sections as `data.<family>.<field>=value`."""
         d = self.to_dict()
+        d["data"] = {**ADDED_FIELDS, **d["data"]}  # settable even where left out at default
         for a in assignments:
             _check("=" in a, "--set", f"expected section.field=value, got {a!r}")
             key, raw = a.split("=", 1)
@@ -355,12 +372,19 @@ def _coerce(sec_cls: type, name: str, value: Any, full: str) -> Any:
     hint = typing.get_type_hints(sec_cls)[name]
     origin = typing.get_origin(hint)
     if origin is tuple:
-        if isinstance(value, str):
-            value = [v for v in value.split(",") if v]
+        if isinstance(value, str):  # "a,b" or "0.5,0.5": items as JSON where they parse
+            value = [_json_or_str(v.strip()) for v in value.split(",") if v.strip()]
         _check(isinstance(value, (list, tuple)), full, f"must be a list, got {value!r}")
         elem = typing.get_args(hint)[0]
         return tuple(_coerce_scalar(elem, v, full) for v in value)
     return _coerce_scalar(hint, value, full)
+
+
+def _json_or_str(v: str) -> Any:
+    try:
+        return json.loads(v)
+    except json.JSONDecodeError:
+        return v
 
 
 def _coerce_scalar(tp: type, v: Any, full: str) -> Any:

@@ -40,26 +40,37 @@ from flax import nnx
 from icl_ood import baselines as bl
 from icl_ood import results, sweeps
 from icl_ood.config import Config, DataConfig
+from icl_ood.data import prompts
 from icl_ood.tasks import Task, draw, mean_square, skew_sqrt  # noqa: F401  (ev.Task, ev.draw)
 
-EVAL_FORMAT = 3  # bump when a change alters saved evaluation results (manifests compare it)
+EVAL_FORMAT = 4  # bump when a change alters saved evaluation results (manifests compare it)
+EXCESS_OVER = "task_bayes"  # the excess error is measured over this predictor, paired
+EXCESS = {"error": "excess", "lower": "excess_lower", "upper": "excess_upper",
+          "normalized": "norm_excess", "norm_lower": "norm_excess_lower",
+          "norm_upper": "norm_excess_upper"}
 ROW_FIELDS = ("run", "sweep", "step", "predictor", "task", "family", "a", "freq", "k", "error",
               "lower", "upper", "normalized", "norm_lower", "norm_upper", "normalizer",
-              "normalizer_how", "n_prompts")
+              "normalizer_how", "excess_over", *EXCESS.values(), "n_prompts")
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _forward(graphdef, state, xs_BxNxD, ys_BxN):
+def _forward(graphdef, state, xs_BxNxD, ys_BxN, hint_F=None):
+    if hint_F is not None:
+        xs_BxNxD = prompts.with_hint(xs_BxNxD, jnp.broadcast_to(
+            hint_F, (xs_BxNxD.shape[0], hint_F.shape[0])))
     return nnx.merge(graphdef, state)(xs_BxNxD, ys_BxN)
 
 
-def model_predict(model: nnx.Module, xs_BxNxD, ys_BxN, chunk: int | None = None) -> np.ndarray:
+def model_predict(model: nnx.Module, xs_BxNxD, ys_BxN, chunk: int | None = None,
+                  hint_F: np.ndarray | None = None) -> np.ndarray:
     """preds_BxN of the model: one jitted forward per chunk of prompts (the last one padded).
+    `hint_F`: the family hint given with every prompt, for a run trained with data.family_hint.
 
     Default chunk: 32 prompts on CPU (measured fastest on a 2-core CPU: cache-sized), else 1024.
     """
     chunk = chunk or (32 if jax.default_backend() == "cpu" else 1024)
     graphdef, state = nnx.split(model)
+    hint_F = None if hint_F is None else jnp.asarray(hint_F, jnp.float32)
     b = xs_BxNxD.shape[0]
     out = []
     for i in range(0, b, chunk):
@@ -68,9 +79,25 @@ def model_predict(model: nnx.Module, xs_BxNxD, ys_BxN, chunk: int | None = None)
         if pad:
             xs = jnp.pad(xs, ((0, pad), (0, 0), (0, 0)))
             ys = jnp.pad(ys, ((0, pad), (0, 0)))
-        p = np.asarray(_forward(graphdef, state, xs, ys), np.float64)
+        p = np.asarray(_forward(graphdef, state, xs, ys, hint_F), np.float64)
         out.append(p[:p.shape[0] - pad])
     return np.concatenate(out)
+
+
+def hints(data_cfg: DataConfig, task: Task) -> dict[str, np.ndarray | None]:
+    """The model's predictors on `task` and the family hint (one-hot over the pretraining
+    families) each gets: {"model": None} for a run trained without hints. For a hinted run,
+    "model" gets the task's family (a zero hint, i.e. none, if the task is not one of the
+    pretraining families, e.g. a mixture) and, on a pretraining family, "model_no_hint" a zero
+    hint and "model_wrong_hint" the next pretraining family's."""
+    if not data_cfg.family_hint:
+        return {"model": None}
+    eye = np.eye(len(data_cfg.families), dtype=np.float32)
+    if task.family not in data_cfg.families:
+        return {"model": eye[0] * 0}
+    i = data_cfg.families.index(task.family)
+    return {"model": eye[i], "model_no_hint": eye[0] * 0,
+            "model_wrong_hint": eye[(i + 1) % len(eye)]}
 
 
 def max_points(model: nnx.Module) -> int:
@@ -133,7 +160,8 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
     seconds, preds, aux_w = {}, {}, {}
     if model is not None:
         t0 = time.perf_counter()
-        preds["model"] = model_predict(model, xs, ys)
+        for name, hint in hints(data_cfg, task).items():
+            preds[name] = model_predict(model, xs, ys, hint_F=hint)
         seconds["model"] = time.perf_counter() - t0
     notes: list[str] = []
     for b in bl.for_task(data_cfg, cfg, task.families, baselines, opts, notes, task.scales):
@@ -148,11 +176,14 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
     counts = bootstrap_counts(task.n_prompts, n_boot, boot_seed)
     norm, how = mean_square(task, cfg)
     s = summarize(err, norm, counts)
+    ref = EXCESS_OVER if EXCESS_OVER in preds else None
+    x = summarize(err - err[names.index(ref)], norm, counts) if ref else {}
     base = {"run": run, **(meta or {}), **task.describe(cfg), "normalizer": norm,
-            "normalizer_how": how}
+            "normalizer_how": how, "excess_over": ref}
     rows = [{**base, "predictor": n, "k": k,
              **{f: float(s[f][i, k]) for f in ("error", "lower", "upper", "normalized",
                                               "norm_lower", "norm_upper")},
+             **{e: float(x[f][i, k]) if ref else None for f, e in EXCESS.items()},
              "n_prompts": task.n_prompts}
             for i, n in enumerate(names) for k in range(ys_PxN.shape[1])]
     weight_rows = []
@@ -302,7 +333,8 @@ def example_curves(model: nnx.Module, data_cfg: DataConfig, mix: tuple[str, ...]
             xs_G = np.concatenate([np.broadcast_to(xs[:k], (n_grid, k, 1)), gx[:, None]], 1)
             ys_G = np.concatenate([np.broadcast_to(ys[:k], (n_grid, k)), gy[:, None]], 1)
             preds = {"model": model_predict(model, jnp.asarray(xs_G, jnp.float32),
-                                            jnp.asarray(ys_G, jnp.float32))[:, k]}
+                                            jnp.asarray(ys_G, jnp.float32),
+                                            hint_F=hints(data_cfg, task)["model"])[:, k]}
             kcfg = dataclasses.replace(cfg, n_points=k + 1)
             for b in bl.for_task(data_cfg, kcfg, task.families, None, scales=task.scales):
                 if b.name in baselines:

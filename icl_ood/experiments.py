@@ -59,6 +59,7 @@ class Run:
     name: str
     label: str
     data: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0  # train.seed: data, init and evaluation draws
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,8 @@ class Experiment:
             if "." in key:
                 family, _, fld = key.partition(".")
                 data = data.with_prior(family, **{fld: value})
-        cfg = dataclasses.replace(base, name=f"{self.name}/{run.name}", data=data)
+        cfg = dataclasses.replace(base, name=f"{self.name}/{run.name}", data=data,
+                                  train=dataclasses.replace(base.train, seed=run.seed))
         return cfg.override(list(extra)) if extra else cfg
 
 

@@ -23,6 +23,8 @@ from icl_ood import results
 
 STYLE = {  # predictor -> (legend label, color, line style, width)
     "model": ("Transformer", "black", "-", 2.0),
+    "model_no_hint": ("Transformer, no family hint", "0.45", "--", 1.6),
+    "model_wrong_hint": ("Transformer, wrong family hint", "tab:pink", "--", 1.6),
     "bayes_mixture": ("Bayes, pretraining prior", "tab:blue", "--", 1.6),
     "task_bayes": ("Bayes, task prior", "tab:green", ":", 1.8),
     "least_squares": ("least squares on x", "tab:orange", "-.", 1.2),
@@ -297,6 +299,57 @@ def fig_selection(data, out: Path) -> list[Path]:
     return _save(fig, out, "5_model_selection")
 
 
+COST_PRED = ("model", "model_no_hint", "model_wrong_hint", "bayes_mixture", "least_squares")
+
+
+def excess_series(rows: list[dict], predictor: str, **match) -> tuple[np.ndarray, ...]:
+    """(k, normalized excess error over the row's `excess_over` predictor, paired 90% lower,
+    upper) of one predictor, sorted by k (empty where rows carry no excess)."""
+    sel = sorted((r for r in rows if r["predictor"] == predictor and r.get("norm_excess") is not None
+                  and all(r.get(f) == v for f, v in match.items())), key=lambda r: r["k"])
+    return tuple(np.array([r[f] for r in sel], float)
+                 for f in ("k", "norm_excess", "norm_excess_lower", "norm_excess_upper"))
+
+
+def fig_selection_cost(data, out: Path) -> list[Path]:
+    """7. The cost of model selection: on each pretraining family, each predictor's error minus
+    the family oracle's (the Bayes predictor of the prompt's own family, which knows it)."""
+    runs = [r for r in data["runs"] if any(x.get("norm_excess") is not None
+                                            for x in r["rows"].get("k", []))]
+    if not runs:
+        return []
+    fams = list(dict.fromkeys(f for r in runs for f in r["config"]["data"]["families"]))
+    fig, axes = plt.subplots(len(fams), len(runs), figsize=(max(2.6 * len(runs), 4.5),
+                                                           2.0 * len(fams)),
+                             squeeze=False, sharex=True, sharey=True)
+    for j, run in enumerate(runs):
+        dc = run["config"]["data"]
+        wts = dict(zip(dc["families"], dc["weights"]))
+        for i, fam in enumerate(fams):
+            ax = axes[i, j]
+            for p in COST_PRED:
+                k, y, lo, hi = excess_series(run["rows"]["k"], p, task=fam)
+                if k.size:
+                    _line(ax, k, y, lo, hi, p)
+            ax.set_yscale("log")
+            ax.set_ylim(FLOOR, 3)
+            if i == 0:
+                ax.set_title(run["label"] + (" [hinted]" if dc.get("family_hint") else ""),
+                             fontsize=7)
+            if j == 0:
+                ax.set_ylabel(f"task: {fam}\nerror − family oracle's", fontsize=7)
+            ax.text(0.97, 0.95, f"pretraining weight {wts.get(fam, 0):g}", ha="right",
+                    va="top", transform=ax.transAxes, fontsize=6)
+            if i == len(fams) - 1:
+                ax.set_xlabel("k (in-context examples)")
+    _legend(fig, axes)
+    fig.suptitle("Cost of model selection: normalized error minus that of the Bayes predictor "
+                 f"that knows the prompt's family (paired 90% intervals; <= {FLOOR:g} drawn at "
+                 f"{FLOOR:g})", y=1.0)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return _save(fig, out, "7_selection_cost")
+
+
 def fig_training(data, out: Path) -> list[Path]:
     """6. Training curves: loss (raw squared error, mean over prompt positions) per family."""
     runs = [r for r in data["runs"] if r["metrics"]]
@@ -323,7 +376,8 @@ def fig_training(data, out: Path) -> list[Path]:
     return _save(fig, out, "6_training_curves")
 
 
-FIGURES = (fig_error_vs_k, fig_convex, fig_freq, fig_examples, fig_selection, fig_training)
+FIGURES = (fig_error_vs_k, fig_convex, fig_freq, fig_examples, fig_selection, fig_training,
+           fig_selection_cost)
 
 
 def draw_all(out: str | Path, force: bool = False) -> list[Path]:

@@ -13,7 +13,8 @@ import numpy as np
 from icl_ood import results
 from icl_ood.figures import FLOOR, pretrained_on, sin_freq_range
 
-NAMES = {"model": "Transformer", "bayes_mixture": "Bayes (pretraining prior)",
+NAMES = {"model": "Transformer", "model_no_hint": "Transformer, no hint",
+         "model_wrong_hint": "Transformer, wrong hint", "bayes_mixture": "Bayes (pretraining prior)",
          "task_bayes": "Bayes (task prior)", "least_squares": "least squares",
          "sin_ls_known": "sinusoid LS (w known)", "lasso": "Lasso", "relu_gd": "ReLU net (GD)"}
 
@@ -118,6 +119,37 @@ def selection_section(run) -> list[str]:
     return out
 
 
+COST_KS = (2, 5, 10, 20)
+
+
+def cost_section(run) -> list[str]:
+    """Selection cost table: on each pretraining family, normalized error minus the family
+    oracle's (the Bayes predictor of the prompt's own family) at k = 2, 5, 10, 20."""
+    rows = [r for r in run["rows"].get("k", []) if r.get("norm_excess") is not None]
+    if not rows:
+        return []
+    ks = [k for k in COST_KS if any(r["k"] == k for r in rows)]
+    by = {(r["task"], r["predictor"], r["k"]): r for r in rows}
+    preds = [p for p in ("model", "model_no_hint", "model_wrong_hint", "bayes_mixture")
+             if any(q == p for _, q, _ in by)]
+    lines = []
+    for fam in dict.fromkeys(r["task"] for r in rows):
+        for p in preds:
+            if (fam, p, ks[0]) in by:
+                lines.append([fam, NAMES.get(p, p)] + [
+                    _g(by[(fam, p, k)]["norm_excess"]) if (fam, p, k) in by else "–" for k in ks])
+    head = ("Cost of model selection (normalized error minus that of the Bayes predictor that "
+            "knows the prompt's family, paired on the same prompts; Bayes (pretraining prior) "
+            "is what ideal model selection pays):")
+    return [head, ""] + \
+        _table(["task", "predictor"] + [f"k = {k}" for k in ks], lines)
+
+
+def _g(v: float) -> str:
+    """A signed excess error (small negative values: the oracle's own sampling noise)."""
+    return f"{v:.3f}" if abs(v) >= 1e-3 else f"{v:.1e}"
+
+
 def _summary(doc: str | None) -> str:
     """The first paragraph of an experiment's doc, on one line."""
     return " ".join((doc or "").strip().split("\n\n")[0].split())
@@ -161,6 +193,8 @@ def write(out: str | Path, force: bool = False) -> Path:
             lines += freq_section(run) + [""]
         if run["rows"].get("k") and len(pretrained_on(run["config"]["data"])) > 1:
             lines += selection_section(run) + [""]
+        if cost := cost_section(run):
+            lines += cost + [""]
     figs = sorted(p.name for p in (out / "figures").glob("*.png"))
     about = {
         "1_error_vs_k": "error vs k on convex combinations for several a, the Transformer next to "
@@ -176,6 +210,10 @@ def write(out: str | Path, force: bool = False) -> Path:
         "5_model_selection": "how fast the Bayes posterior commits to the true family as k grows, "
                              "next to the Transformer's error on each pretraining family.",
         "6_training_curves": "training loss per family vs step.",
+        "7_selection_cost": "the cost of model selection per k: error minus that of the Bayes "
+                            "predictor that knows the prompt's family, for the Transformer "
+                            "(with a hinted model also without and with a wrong family hint) "
+                            "and the Bayes predictor of the pretraining prior.",
     }
     lines += ["## Figures", ""]
     for name in figs:

@@ -103,10 +103,14 @@ def defaults() -> tuple[str, ...]:
     return tuple(n for n, s in specs().items() if s.default)
 
 
+MODEL_LABELS = {"model": "Transformer", "model_no_hint": "Transformer, no family hint",
+                "model_wrong_hint": "Transformer, wrong family hint"}  # see evaluate.hints
+
+
 def label(name: str) -> str:
     """The display name of a predictor ("model": the Transformer)."""
-    if name == "model":
-        return "Transformer"
+    if name in MODEL_LABELS:
+        return MODEL_LABELS[name]
     s = specs().get(name)
     return (s.label or s.name) if s else name
 

@@ -77,6 +77,14 @@ def sample_convex(key: jax.Array, batch: int, cfg: DataConfig, family1: str, fam
     return xs, add_noise(kn, ys, cfg), (p1, p2)
 
 
+def with_hint(xs_BxNxD: jax.Array, hint_BxF: jax.Array) -> jax.Array:
+    """x tokens with each prompt's family hint appended: xs_BxNx(D+F) (a zero hint: none)."""
+    b, n, _ = xs_BxNxD.shape
+    hint_BxNxF = jnp.broadcast_to(hint_BxF[:, None, :].astype(xs_BxNxD.dtype),
+                                  (b, n, hint_BxF.shape[-1]))
+    return jnp.concatenate([xs_BxNxD, hint_BxNxF], -1)
+
+
 def curriculum(step: jax.Array, cfg: DataConfig) -> tuple[jax.Array, jax.Array]:
     """(active dims, active points) at `step` (traced; full size when the curriculum is off)."""
     if not cfg.curriculum:

@@ -56,7 +56,7 @@ def optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
 
 
 def init_model(cfg: Config, key: jax.Array) -> Transformer:
-    return Transformer(cfg.model, cfg.data.dim, rngs=nnx.Rngs(params=key))
+    return Transformer(cfg.model, cfg.data.input_dim, rngs=nnx.Rngs(params=key))
 
 
 def init_state(cfg: Config, key: jax.Array) -> tuple[nnx.GraphDef, TrainState]:
@@ -88,6 +88,9 @@ def train_step(state: TrainState, step, data_key, graphdef, cfg: Config, batch_s
     if batch_sharding is not None:
         xs, ys, family_B, mask = jax.lax.with_sharding_constraint(
             (xs, ys, family_B, mask), batch_sharding)
+    if cfg.data.family_hint:  # conditional pretraining: the family, one-hot, on every x token
+        n_fam = len(cfg.data.families)
+        xs = prompts.with_hint(xs, jax.nn.one_hot(family_B, n_fam, dtype=xs.dtype))
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
     (loss, (fam_sum, fam_count)), grads = grad_fn(
         state.params, graphdef, xs, ys, mask, family_B, len(cfg.data.families))
