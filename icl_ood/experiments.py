@@ -108,6 +108,10 @@ BOTH = Run("both", "pretrained on linear + sinusoid (50/50)")
 LS = {"families": ("linear", "sinusoid"), "weights": (0.5, 0.5)}
 D20 = {"dim": 20, "x_dist": "gaussian", "x_scale": 1.0}
 SIN_ONLY = {"families": ("sinusoid",), "weights": (1.0,)}
+D5 = {"dim": 5, "n_points": 16, "x_dist": "gaussian", "x_scale": 1.0,
+      "families": ("linear", "sparse_linear"), "weights": (0.5, 0.5), "sparse_linear.sparsity": 2,
+      "curriculum": True, "curriculum_dim_start": 1, "curriculum_points_start": 4,
+      "curriculum_every": 500, "curriculum_dim_inc": 1, "curriculum_points_inc": 3}
 
 EXPERIMENTS = {e.name: e for e in (
     Experiment("demo", """One model pretrained on pure 1-D linear and pure sinusoid prompts
@@ -149,12 +153,32 @@ and below it, but 0.42 at w = 2.25 and 1.12 at w = 3: no extrapolation to faster
                 Run("sin_range", "pretrained on sinusoids, w ~ U[0.5, 1.5]",
                     {**SIN_ONLY, "sinusoid.freq": (0.5, 1.5)})),
                sweeps=("freq", "k"), mix=None),
-    Experiment("selection", """Model selection at d = 20 with Gaussian x [garg]: dense + sparse
+    Experiment("selection", """Model selection among dense and sparse linear functions in d = 5
+[garg: the families, Gaussian x, noiseless, curriculum; ours: d = 5, sparsity 2, 16 points,
+the weights]: a balanced mixture (50/50), the sparse family rare (90/10, 99/1), single-family
+controls, and the balanced mixture with family hints (conditional pretraining [paper's workshop
+version]), two seeds each; the cost of model selection (error minus the family oracle's) next
+to the same cost for the Bayes predictor of the pretraining prior.
+
+Command: `icl-ood replicate --experiment selection --preset small`
+Runtime: not measured yet.
+Result: not measured yet.""",
+               tuple(Run(f"{name}-s{seed}", f"{label}, seed {seed}", data, seed)
+                     for name, label, data in (
+                         ("balanced", "linear + sparse (50/50)", {}),
+                         ("rare10", "linear + sparse (90/10)", {"weights": (0.9, 0.1)}),
+                         ("rare1", "linear + sparse (99/1)", {"weights": (0.99, 0.01)}),
+                         ("linear", "linear only", {"weights": (1.0, 0.0)}),
+                         ("sparse", "sparse only", {"weights": (0.0, 1.0)}),
+                         ("hinted", "linear + sparse (50/50), hinted", {"family_hint": True}))
+                     for seed in (0, 1)),
+               data=D5, sweeps=("k",), mix=None),
+    Experiment("selection-d20", """Model selection at d = 20 with Gaussian x [garg]: dense + sparse
 linear, dense linear + 2-layer ReLU nets (50/50) [garg: the families], and the same with the
 ReLU family rarely seen (90/10) [ours: the weights]; the Bayes predictor's posterior family
 weight vs k.
 
-Command: `icl-ood replicate --experiment selection --preset paper` (Garg et al. also use their
+Command: `icl-ood replicate --experiment selection-d20 --preset paper` (Garg et al. also use their
 curriculum: add --set data.curriculum=true)
 Runtime: not run yet; the paper preset trains at about 3.7 ms per step on one H100 (bfloat16,
 figures/benchmarks_h100.jsonl), about 31 min per model, three models; a 2-core CPU is out of

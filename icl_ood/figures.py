@@ -343,9 +343,9 @@ def fig_selection_cost(data, out: Path) -> list[Path]:
             if i == len(fams) - 1:
                 ax.set_xlabel("k (in-context examples)")
     _legend(fig, axes)
-    fig.suptitle("Cost of model selection: normalized error minus that of the Bayes predictor "
+    fig.suptitle("Cost of model selection: normalized error minus that of the Bayes predictor\n"
                  f"that knows the prompt's family (paired 90% intervals; <= {FLOOR:g} drawn at "
-                 f"{FLOOR:g})", y=1.0)
+                 f"{FLOOR:g})", y=1.02)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return _save(fig, out, "7_selection_cost")
 
