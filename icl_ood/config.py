@@ -58,6 +58,9 @@ LEGACY_FIELDS = {"sparsity": ("sparse_linear", "sparsity"), "relu_width": ("relu
                  "sin_freq": ("sinusoid", "freq"), "sin_phase": ("sinusoid", "phase")}
 
 
+# The families registered when config.json files first had sections: their sections are always
+# written, as they were then (other families' only where used or changed).
+LEGACY_SECTIONS = ("linear", "relu_net", "sinusoid", "sparse_linear")
 # Fields added after results were saved, with their defaults: left out of to_dict (and so of
 # config digests and config.json) at the default, so earlier runs and results stay valid.
 ADDED_FIELDS = {"family_hint": False}
@@ -160,11 +163,16 @@ class DataConfig:
         """The prior section of `family`."""
         return dict(self.priors)[family]
 
-    def to_dict(self) -> dict:
-        """Fields and one nested dict per family section (data.<family>.<field>)."""
+    def to_dict(self, full: bool = False) -> dict:
+        """Fields and one nested dict per family section (data.<family>.<field>): the sections
+        of the pretraining families and of any other family set away from its defaults (so
+        registering a family changes no existing config or digest); `full`: every section and
+        every field."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-             if f.name != "priors" and ADDED_FIELDS.get(f.name, ()) != getattr(self, f.name)}
-        return {**d, **{name: dataclasses.asdict(sec) for name, sec in self.priors}}
+             if f.name != "priors" and (full or ADDED_FIELDS.get(f.name, ()) != getattr(self, f.name))}
+        return {**d, **{name: dataclasses.asdict(sec) for name, sec in self.priors
+                        if full or name in self.families or name in LEGACY_SECTIONS
+                        or sec != families.get(name).prior()}}
 
     @classmethod
     def from_dict(cls, raw: dict) -> DataConfig:
@@ -319,7 +327,7 @@ class Config:
         """Returns a copy with `section.field=value` assignments applied (values parsed as JSON);
         family sections as `data.<family>.<field>=value`."""
         d = self.to_dict()
-        d["data"] = {**ADDED_FIELDS, **d["data"]}  # settable even where left out at default
+        d["data"] = self.data.to_dict(full=True)  # every field settable
         for a in assignments:
             _check("=" in a, "--set", f"expected section.field=value, got {a!r}")
             key, raw = a.split("=", 1)

@@ -303,6 +303,11 @@ def example_tasks(cfg: DataConfig, mix: tuple[str, ...]) -> list[Task]:
     out = []
     if len(mix) == 2:
         out += [Task(mix=(mix[0], mix[1], a), n_prompts=2, name=f"a={a:g}") for a in (1.0, 0.5, 0.0)]
+    if "offset_sine" in cfg.families and "line" in cfg.families:  # Mueller et al.'s test function
+        from icl_ood.sweeps.slope import expr
+        out.append(Task(family="function", priors=(("function.expr", expr(
+            cfg.offset_sine.amp, cfg.offset_sine.freq, 0.23)),), n_prompts=2, name="m=0.23",
+            meta=(("slope", 0.23),)))
     if "sinusoid" in mix or "sinusoid" in cfg.families:
         lo, hi = cfg.sinusoid.freq
         for f in (lo / 2, (lo + hi) / 2, hi * 2) if len(mix) < 2 else (hi * 2,):
@@ -323,12 +328,14 @@ def example_curves(model: nnx.Module, data_cfg: DataConfig, mix: tuple[str, ...]
     for i, task in enumerate(example_tasks(data_cfg, mix)):
         cfg = dataclasses.replace(task.data_config(data_cfg), n_points=max(ks) + n_grid)
         xs, ys = draw(jax.random.fold_in(key, i), task, cfg)
-        xs, ys = np.asarray(xs[0], np.float64), np.asarray(ys[0], np.float64)
+        # The same function without label noise (the same key draws the same x and f).
+        fs = draw(jax.random.fold_in(key, i), task, dataclasses.replace(cfg, noise_std=0.0))[1]
+        xs, ys, fs = (np.asarray(v[0], np.float64) for v in (xs, ys, fs))
         order = max(ks) + np.argsort(xs[max(ks):, 0])
         gx, gy = xs[order], ys[order]
         rec = {**task.describe(cfg), "family": task.family or "convex",
                "context_x": xs[:max(ks), 0].tolist(), "context_y": ys[:max(ks)].tolist(),
-               "grid_x": gx[:, 0].tolist(), "truth": gy.tolist(), "k": {}}
+               "grid_x": gx[:, 0].tolist(), "truth": fs[order].tolist(), "k": {}}
         for k in ks:
             xs_G = np.concatenate([np.broadcast_to(xs[:k], (n_grid, k, 1)), gx[:, None]], 1)
             ys_G = np.concatenate([np.broadcast_to(ys[:k], (n_grid, k)), gy[:, None]], 1)
@@ -349,9 +356,15 @@ EXAMPLES_OPTIONS = {"ks": [5, 20], "n_grid": 200, "seed": 0,
                     "baselines": ["bayes_mixture", "task_bayes"]}
 
 
+def examples_options(cfg: DataConfig) -> dict:
+    """EXAMPLES_OPTIONS, with k = 10, 20, 40, 80 where prompts have more than 80 points."""
+    return {**EXAMPLES_OPTIONS, "ks": [10, 20, 40, 80]} if cfg.n_points > 80 else EXAMPLES_OPTIONS
+
+
 def examples_inputs(cfg: Config, step: int, checksum: str, mix: tuple[str, ...]) -> dict:
     """The inputs of eval/examples.json (its manifest's "inputs")."""
-    return result_inputs(cfg, step, checksum, "examples", {**EXAMPLES_OPTIONS, "mix": list(mix)})
+    return result_inputs(cfg, step, checksum, "examples",
+                         {**examples_options(cfg.data), "mix": list(mix)})
 
 
 def write_examples(run_dir: str | Path, mix: tuple[str, ...], *, model_and_cfg=None,
@@ -364,7 +377,7 @@ def write_examples(run_dir: str | Path, mix: tuple[str, ...], *, model_and_cfg=N
     model, cfg, step = model_and_cfg or load_model(run_dir)
     path = run_dir / "eval" / "examples.json"
     results.check_replace(path, [step], force=force, what="example curves")
-    o = EXAMPLES_OPTIONS
+    o = examples_options(cfg.data)
     ex = example_curves(model, cfg.data, mix, ks=tuple(o["ks"]), n_grid=o["n_grid"],
                         seed=o["seed"], baselines=tuple(o["baselines"]))
     results.write_json(path, {**ex, "step": step})

@@ -73,6 +73,7 @@ class Experiment:
     data: Mapping[str, Any] = field(default_factory=dict)
     sweeps: tuple[str, ...] = ("convex", "freq", "k")
     mix: tuple[str, str] | None = ("linear", "sinusoid")  # f = a*f1 + (1-a)*f2 in the a-sweep
+    model: Mapping[str, Any] = field(default_factory=dict)  # ModelConfig fields set on the preset
 
     @property
     def summary(self) -> str:
@@ -96,7 +97,11 @@ class Experiment:
             if "." in key:
                 family, _, fld = key.partition(".")
                 data = data.with_prior(family, **{fld: value})
-        cfg = dataclasses.replace(base, name=f"{self.name}/{run.name}", data=data,
+        try:
+            model = dataclasses.replace(base.model, **self.model)
+        except TypeError as e:
+            raise ConfigError(f"experiment {self.name}: {e}") from e
+        cfg = dataclasses.replace(base, name=f"{self.name}/{run.name}", data=data, model=model,
                                   train=dataclasses.replace(base.train, seed=run.seed))
         return cfg.override(list(extra)) if extra else cfg
 
@@ -172,6 +177,23 @@ Result: not measured yet.""",
                          ("hinted", "linear + sparse (50/50), hinted", {"family_hint": True}))
                      for seed in (0, 1)),
                data=D5, sweeps=("k",), mix=None),
+    Experiment("mueller", """The setting of the public small-model rerun (Mueller, Hollmann &
+Hutter 2024, "sine and line"): 1-D x ~ U[-1, 1], label noise 0.1, a 50/50 prior over lines
+y = m x + c ((m, c) on a 41 x 41 grid in [-1, 1]^2) and sines y = c + 0.2 sin(3 pi x) (c on a
+101-point grid in [0, 1]) [Mueller et al.: the families, ranges, noise and test functions;
+ours: the grid sizes, our GPT-2 decoder instead of their PFN encoder]; tested on the sums
+0.2 sin(3 pi x) + m x (slopes 0 to 0.5, 0.21 to 0.28 in steps of 0.01) against the exact Bayes
+predictor of the prior (enumeration of the 1,782 functions), and in distribution.
+
+Command: `icl-ood replicate --experiment mueller --preset colab --set train.steps=3000`
+(the colab model on a 2-core CPU; drop the --set on a GPU)
+Runtime: not measured yet.
+Result: not measured yet.""",
+               (Run("sine_line", "pretrained on lines + sines (50/50, Mueller et al.)"),),
+               data={"dim": 1, "n_points": 81, "x_dist": "uniform", "x_scale": 1.0,
+                     "noise_std": 0.1, "families": ("line", "offset_sine"),
+                     "weights": (0.5, 0.5)},
+               sweeps=("k", "slope"), mix=None, model={"max_points": 81}),
     Experiment("selection-d20", """Model selection at d = 20 with Gaussian x [garg]: dense + sparse
 linear, dense linear + 2-layer ReLU nets (50/50) [garg: the families], and the same with the
 ReLU family rarely seen (90/10) [ours: the weights]; the Bayes predictor's posterior family

@@ -350,6 +350,53 @@ def fig_selection_cost(data, out: Path) -> list[Path]:
     return _save(fig, out, "7_selection_cost")
 
 
+SLOPE_KS = (10, 20, 40, 80)
+
+
+def fig_slope(data, out: Path) -> list[Path]:
+    """8. Mueller et al.'s test functions A sin(w x) + m x vs the slope m: the Bayes posterior
+    weight of each pretraining family, and the error at k = 10, 20, 40, 80."""
+    runs = [r for r in data["runs"] if r["rows"].get("slope")]
+    if not runs:
+        return []
+    ks = [k for k in SLOPE_KS if k <= _kmax(runs[0])]
+    fig, axes = plt.subplots(2, len(runs) * len(ks), figsize=(2.3 * len(runs) * len(ks), 4.2),
+                             squeeze=False, sharex=True)
+    for j, run in enumerate(runs):
+        fams = run["config"]["data"]["families"]
+        for i, k in enumerate(ks):
+            col = j * len(ks) + i
+            ax = axes[0, col]
+            w = [r for r in run["weights"].get("slope", []) if r["k"] == k]
+            for c, fam in enumerate(fams):
+                sel = sorted((r for r in w if r["component"] == fam), key=lambda r: r["slope"])
+                if sel:
+                    x = [r["slope"] for r in sel]
+                    ax.plot(x, [r["weight"] for r in sel], color=f"C{c}", marker=".",
+                            label=f"P({fam} | data), Bayes")
+                    ax.fill_between(x, [r["lower"] for r in sel], [r["upper"] for r in sel],
+                                    color=f"C{c}", alpha=0.15, lw=0)
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_title(f"{run['label']}\nk = {k}" if i == 0 else f"k = {k}", fontsize=7)
+            if col == 0:
+                ax.set_ylabel("Bayes posterior weight\n(mean over prompts)")
+            ax = axes[1, col]
+            for p in ("model", "bayes_mixture", "task_bayes", "least_squares"):
+                x, y, lo, hi = at_k(run["rows"]["slope"], p, k, "slope")
+                if x.size:
+                    _line(ax, x, y, lo, hi, p)
+            ax.set_yscale("log")
+            ax.set_ylim(0.05, 3)
+            ax.set_xlabel("slope m")
+            if col == 0:
+                ax.set_ylabel("normalized sq. error\n(task prior Bayes: the noise)")
+    _legend(fig, axes)
+    fig.suptitle("Test functions A sin(w x) + m x (the pretraining sine plus a line): Bayes "
+                 "posterior over the pretraining families, and the error, vs slope m", y=1.0)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return _save(fig, out, "8_slope_sweep")
+
+
 def fig_training(data, out: Path) -> list[Path]:
     """6. Training curves: loss (raw squared error, mean over prompt positions) per family."""
     runs = [r for r in data["runs"] if r["metrics"]]
@@ -377,7 +424,7 @@ def fig_training(data, out: Path) -> list[Path]:
 
 
 FIGURES = (fig_error_vs_k, fig_convex, fig_freq, fig_examples, fig_selection, fig_training,
-           fig_selection_cost)
+           fig_selection_cost, fig_slope)
 
 
 def draw_all(out: str | Path, force: bool = False) -> list[Path]:

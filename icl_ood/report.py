@@ -122,6 +122,29 @@ def selection_section(run) -> list[str]:
 COST_KS = (2, 5, 10, 20)
 
 
+def slope_section(run) -> list[str]:
+    """Mueller et al.'s test functions: Bayes posterior weight of each family and the errors."""
+    rows, w = run["rows"]["slope"], run["weights"].get("slope", [])
+    ks = [k for k in (10, 20, 40, 80) if any(r["k"] == k for r in rows)]
+    slopes = sorted({r["slope"] for r in rows})
+    fams = list(dict.fromkeys(r["component"] for r in w))
+    wt = {(r["component"], r["slope"], r["k"]): r["weight"] for r in w}
+    lines = []
+    for m in slopes:
+        for k in ks:
+            lines.append([f"{m:g}", str(k)]
+                         + [_f(wt.get((f, m, k))) for f in fams]
+                         + [_f(_val(rows, p, k, slope=m))
+                            for p in ("model", "bayes_mixture", "task_bayes")])
+    expr = next((r.get("function") for r in rows), "")
+    head = (f"Test functions {expr.split('+')[0]} + m x (a sum of the two pretraining families; "
+            "normalized error, divided by the task's E[y^2]; Bayes (task prior) is the function "
+            "itself, so its error is the label noise):")
+    return [head, ""] + \
+        _table(["m", "k"] + [f"P({f}), Bayes" for f in fams]
+               + [NAMES[p] for p in ("model", "bayes_mixture", "task_bayes")], lines)
+
+
 def cost_section(run) -> list[str]:
     """Selection cost table: on each pretraining family, normalized error minus the family
     oracle's (the Bayes predictor of the prompt's own family) at k = 2, 5, 10, 20."""
@@ -193,6 +216,8 @@ def write(out: str | Path, force: bool = False) -> Path:
             lines += freq_section(run) + [""]
         if run["rows"].get("k") and len(pretrained_on(run["config"]["data"])) > 1:
             lines += selection_section(run) + [""]
+        if run["rows"].get("slope"):
+            lines += slope_section(run) + [""]
         if cost := cost_section(run):
             lines += cost + [""]
     figs = sorted(p.name for p in (out / "figures").glob("*.png"))
@@ -210,6 +235,9 @@ def write(out: str | Path, force: bool = False) -> Path:
         "5_model_selection": "how fast the Bayes posterior commits to the true family as k grows, "
                              "next to the Transformer's error on each pretraining family.",
         "6_training_curves": "training loss per family vs step.",
+        "8_slope_sweep": "Mueller et al.'s test functions A sin(w x) + m x vs the slope m: the "
+                         "Bayes posterior weight of each pretraining family (does it blend or "
+                         "commit?) and the errors at k = 10, 20, 40, 80.",
         "7_selection_cost": "the cost of model selection per k: error minus that of the Bayes "
                             "predictor that knows the prompt's family, for the Transformer "
                             "(with a hinted model also without and with a wrong family hint) "

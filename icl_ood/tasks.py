@@ -41,6 +41,7 @@ class Task:
     n_points: int | None = None
     n_prompts: int = 1280
     name: str = ""
+    meta: tuple[tuple[str, Any], ...] = ()  # extra row fields, e.g. (("slope", 0.23),)
 
     def __post_init__(self) -> None:
         if (self.family is None) == (self.mix is None):
@@ -98,7 +99,7 @@ class Task:
             fam = families.get(f)
             if fam.describe is not None:
                 out.update(fam.describe(cfg.prior(f)))
-        return out
+        return {**out, **dict(self.meta)}
 
 
 def mean_square(task: Task, cfg: DataConfig, n_mc: int = 2 ** 16) -> tuple[float, str]:

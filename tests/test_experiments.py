@@ -32,6 +32,9 @@ OLD = {
                                           ("sparse", ("data.weights=[0.0, 1.0]",)),
                                           ("hinted", ("data.family_hint=true",)))
                        for seed in (0, 1)}),
+    "mueller": (('data.dim=1', 'data.n_points=81', 'data.x_dist="uniform"', 'data.x_scale=1.0',
+                 'data.noise_std=0.1', 'data.families=["line", "offset_sine"]',
+                 'data.weights=[0.5, 0.5]', 'model.max_points=81'), {"sine_line": ()}),
     "selection-d20": (D20, {
         "linear+sparse": ('data.families=["linear", "sparse_linear"]', "data.weights=[0.5, 0.5]"),
         "linear+relu": ('data.families=["linear", "relu_net"]', "data.weights=[0.5, 0.5]"),

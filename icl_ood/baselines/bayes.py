@@ -43,6 +43,7 @@ class Component(NamedTuple):
     prior_var: tuple[float, ...]
     log_weight: float
     kernels: tuple[Callable, ...] = ()
+    mean: Callable | None = None  # the prior mean of f (None: 0)
 
 
 def features(comp: Component, xs_BxNxD):
@@ -81,8 +82,8 @@ def mixture_components(cfg: DataConfig, opts=DEFAULT_OPTIONS) -> tuple[list[Comp
             continue
         gs, ex = family_options(name, cfg, opts)
         exact &= ex
-        comps += [Component(name, g.features, g.prior_var, math.log(wt) + g.log_weight, g.kernels)
-                  for g in gs]
+        comps += [Component(name, g.features, g.prior_var, math.log(wt) + g.log_weight, g.kernels,
+                            g.mean) for g in gs]
     return comps, exact
 
 
@@ -96,16 +97,31 @@ class ScaledKernel(NamedTuple):
         return self.scale2 * self.kernel(xs_BxNxD)
 
 
+class SumMean(NamedTuple):
+    """The prior mean of sum_i c_i f_i: sum_i c_i m_i(x) (terms (c_i, m_i); None: no mean)."""
+
+    terms: tuple[tuple[float, Callable], ...]
+
+    def __call__(self, xs_BxNxD):
+        return sum(c * m(xs_BxNxD) for c, m in self.terms)
+
+    @staticmethod
+    def of(terms) -> SumMean | None:
+        terms = tuple((c, m) for c, m in terms if m is not None)
+        return SumMean(terms) if terms else None
+
+
 def task_components(cfg: DataConfig, fams: tuple[str, ...], scales: tuple[float, ...],
                     opts=DEFAULT_OPTIONS, *, max_components: int = 4096
                     ) -> tuple[list[Component], bool]:
     """Components of the prior of f = sum_i scales_i f_i, the f_i independent draws from their
     families' priors in `cfg` (a convex task: scales (a, 1 - a)): each family's Gaussian
     components with variances and kernels scaled by scales_i^2; families with scale 0 drop."""
-    per_fam, exact, used = [], True, []
+    per_fam, exact, used, coef = [], True, [], []
     for name, c in zip(fams, scales):
         if c == 0:
             continue
+        coef.append(c)
         gs, ex = family_options(name, cfg, opts)
         per_fam.append([g._replace(prior_var=tuple(c * c * v for v in g.prior_var),
                                    kernels=tuple(ScaledKernel(k, c * c) for k in g.kernels))
@@ -116,7 +132,8 @@ def task_components(cfg: DataConfig, fams: tuple[str, ...], scales: tuple[float,
         raise NotApplicable(f"the task prior has more than {max_components} components")
     return [Component("+".join(used), sum((g.features for g in combo), ()),
                       sum((g.prior_var for g in combo), ()), sum(g.log_weight for g in combo),
-                      sum((g.kernels for g in combo), ()))
+                      sum((g.kernels for g in combo), ()),
+                      SumMean.of((c, g.mean) for c, g in zip(coef, combo)))
             for combo in itertools.product(*per_fam)], exact
 
 
@@ -133,7 +150,8 @@ def joint_components(cfg: DataConfig, fams: tuple[str, ...], opts=DEFAULT_OPTION
         raise NotApplicable(f"joint class has more than {max_components} components")
     return [Component("+".join(dict.fromkeys(fams)), sum((g.features for g in combo), ()),
                       sum((g.prior_var for g in combo), ()), sum(g.log_weight for g in combo),
-                      sum((g.kernels for g in combo), ()))
+                      sum((g.kernels for g in combo), ()),
+                      SumMean.of((1.0, g.mean) for g in combo))
             for combo in itertools.product(*per_fam)], exact
 
 
@@ -144,8 +162,10 @@ def noise_var(cfg: DataConfig, jitter: float) -> float:
 
 @jax.jit
 def blr_evidence(phi_CxBxNxF, ys_BxN, prior_var_CxF, noise_var):
-    """(mean_CxBxN, log_ev_CxBxN) of C Bayesian linear regressions, prefix-wise."""
-    return jax.vmap(blr_log_evidence, (0, None, 0, None))(phi_CxBxNxF, ys_BxN, prior_var_CxF,
+    """(mean_CxBxN, log_ev_CxBxN) of C Bayesian linear regressions, prefix-wise (`ys_BxN`
+    shared, or ys_CxBxN: one per component, e.g. residuals from each one's prior mean)."""
+    axis = 0 if ys_BxN.ndim == 3 else None
+    return jax.vmap(blr_log_evidence, (0, axis, 0, None))(phi_CxBxNxF, ys_BxN, prior_var_CxF,
                                                           noise_var)
 
 
@@ -200,6 +220,9 @@ def predict_components(comps: list[Component], xs_BxNxD, ys_BxN, nvar: float,
         logw = jnp.asarray([comps[i].log_weight for i in idx], dtype)
         acc = _accumulate(acc, mean_CxBxN, logev_CxBxN, logw, jnp.asarray(onehot_CxK[idx], dtype))
 
+    def prior_mean(i):  # m_BxN of component i (None: 0)
+        return None if comps[i].mean is None else comps[i].mean(xs_BxNxD).astype(dtype)
+
     blr = [i for i, c in enumerate(comps) if not gp[i]]
     if blr:
         f = max(max(len(comps[i].prior_var) for i in blr), 1)
@@ -213,13 +236,21 @@ def predict_components(comps: list[Component], xs_BxNxD, ys_BxN, nvar: float,
                              for p in (features(comps[i], xs_BxNxD) for i in idx)])
             prior = jnp.asarray([comps[i].prior_var + (1.0,) * (f - len(comps[i].prior_var))
                                  for i in idx], dtype)
-            mean, logev = blr_evidence(phi, ys_BxN, prior, nvar)
+            m = [prior_mean(i) for i in idx]
+            if all(v is None for v in m):
+                mean, logev = blr_evidence(phi, ys_BxN, prior, nvar)
+            else:  # f = m + g: g's posterior from the residuals y - m, then m added back
+                m_CxBxN = jnp.stack([jnp.zeros_like(ys_BxN) if v is None else v for v in m])
+                mean, logev = blr_evidence(phi, ys_BxN - m_CxBxN, prior, nvar)
+                mean = mean + m_CxBxN
             real = len(blr[start:start + chunk])
             add(idx[:real], mean[:real], logev[:real])
     for i, c in enumerate(comps):
         if gp[i]:
+            m = prior_mean(i)
             mean, logev = gp_evidence(features(c, xs_BxNxD), jnp.asarray(c.prior_var, dtype),
-                                      xs_BxNxD, ys_BxN, nvar, c.kernels)
-            add([i], mean[None], logev[None])
+                                      xs_BxNxD, ys_BxN if m is None else ys_BxN - m, nvar,
+                                      c.kernels)
+            add([i], (mean if m is None else mean + m)[None], logev[None])
     _, s, num, fam = acc
     return num / s, fam / s[..., None], names

@@ -29,14 +29,17 @@ class NoPrior:
 
 
 class Gaussian(NamedTuple):
-    """One Gaussian prior on f: f(x) = phi(x).b, b ~ N(0, diag(prior_var)), plus GP kernel
-    terms. `features`: functions xs_BxNxD -> phi_BxNxF (concatenated); `kernels`: functions
-    xs_BxNxD -> K_BxNxN (summed); both pure jnp, called in float64."""
+    """One Gaussian prior on f: f(x) = mean(x) + phi(x).b, b ~ N(0, diag(prior_var)), plus GP
+    kernel terms. `features`: functions xs_BxNxD -> phi_BxNxF (concatenated); `kernels`:
+    functions xs_BxNxD -> K_BxNxN (summed); `mean`: a function xs_BxNxD -> m_BxN (None: 0); all
+    pure jnp, called in float64. With no features and no kernels, a point mass at `mean` (one
+    function of a finite pool: a grid prior is a mixture of such components)."""
 
     features: tuple[Callable, ...]
     prior_var: tuple[float, ...]
     log_weight: float = 0.0
     kernels: tuple[Callable, ...] = ()
+    mean: Callable | None = None
 
 
 @dataclass(frozen=True)
