@@ -180,8 +180,8 @@ Result: not measured yet.""",
     Experiment("mueller", """The setting of the public small-model rerun (Mueller, Hollmann &
 Hutter 2024, "sine and line"): 1-D x ~ U[-1, 1], label noise 0.1, a 50/50 prior over lines
 y = m x + c ((m, c) on a 41 x 41 grid in [-1, 1]^2) and sines y = c + 0.2 sin(3 pi x) (c on a
-101-point grid in [0, 1]) [Mueller et al.: the families, ranges, noise and test functions;
-ours: the grid sizes, our GPT-2 decoder instead of their PFN encoder]; tested on the sums
+101-point grid in [0, 1]) (Mueller et al.'s families, ranges, noise and test functions) [ours:
+the grid sizes; our GPT-2 decoder instead of their PFN encoder]; tested on the sums
 0.2 sin(3 pi x) + m x (slopes 0 to 0.5, 0.21 to 0.28 in steps of 0.01) against the exact Bayes
 predictor of the prior (enumeration of the 1,782 functions), and in distribution.
 
