@@ -108,3 +108,17 @@ def test_bad_formulas_and_dims_are_config_errors():
     assert line.Line(1, 2) == line.Line(1.0, 2.0) and offset_sine.one is not None
     # Registering families changes no existing config: unused default sections are not written.
     assert "line" not in DataConfig().to_dict() and "line" in DataConfig().to_dict(full=True)
+
+
+def test_slope_sweep_rows_carry_the_slope_and_both_families_weights():
+    from icl_ood.sweeps import slope
+    tasks = ev.sweep_tasks(MUELLER, "slope", 32)
+    assert [t.name for t in tasks] == [f"m={m:g}" for m in slope.SLOPES]
+    res = ev.evaluate(None, MUELLER, tasks[5], ("bayes_mixture", "task_bayes"), jax.random.key(2),
+                      n_boot=20)
+    assert {r["slope"] for r in res.rows} == {0.23}
+    assert res.rows[0]["function"] == "0.2*sin(9.42477796076938*x)+0.23*x"
+    w = {(r["component"], r["k"]): r["weight"] for r in res.weight_rows}
+    for k in range(41):
+        assert w[("line", k)] + w[("offset_sine", k)] == pytest.approx(1.0, abs=1e-9)
+    assert w[("line", 0)] == pytest.approx(0.5, abs=1e-9)  # the prior, before any point
