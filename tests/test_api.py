@@ -9,7 +9,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def api_block() -> str:
     text = README.read_text()
     section = text[text.index("## Python API"):text.index("## Add your own function family")]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
 
 
 def test_readme_python_api_runs(tmp_path, monkeypatch):
