@@ -10,6 +10,8 @@ paired-bootstrap intervals over prompts; k is the number of in-context examples.
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import matplotlib
@@ -60,11 +62,14 @@ def at_k(rows: list[dict], predictor: str, k: int, by: str) -> tuple[np.ndarray,
                  for f in (by, "normalized", "norm_lower", "norm_upper"))
 
 
-def _line(ax, x, y, lo, hi, predictor: str, label: bool = True) -> None:
+def _line(ax, x, y, lo, hi, predictor: str, label: bool = True, faint: bool = False) -> None:
+    """One predictor's curve with its interval band (`faint`: another seed's, thin, no band)."""
     name, color, ls, lw = STYLE.get(predictor, (predictor, "0.6", "-", 1.0))
     clip = np.maximum
-    ax.plot(x, clip(y, FLOOR), color=color, ls=ls, lw=lw, label=name if label else None)
-    ax.fill_between(x, clip(lo, FLOOR), clip(hi, FLOOR), color=color, alpha=0.15, lw=0)
+    ax.plot(x, clip(y, FLOOR), color=color, ls=ls, lw=lw * (0.6 if faint else 1.0),
+            alpha=0.55 if faint else 1.0, label=name if label and not faint else None)
+    if not faint:
+        ax.fill_between(x, clip(lo, FLOOR), clip(hi, FLOOR), color=color, alpha=0.15, lw=0)
 
 
 def _save(fig, out: Path, name: str) -> list[Path]:
@@ -72,7 +77,9 @@ def _save(fig, out: Path, name: str) -> list[Path]:
     try:
         for p in paths:
             with results.atomic(p) as tmp:
-                fig.savefig(tmp, format=p.suffix[1:])
+                # No creation date in PDFs: the same results redraw to the same bytes.
+                fig.savefig(tmp, format=p.suffix[1:],
+                            metadata={"CreationDate": None} if p.suffix == ".pdf" else None)
     finally:
         plt.close(fig)
     return paths
@@ -100,6 +107,24 @@ def sin_freq_range(dc: dict) -> tuple[float, float]:
     that names the field)."""
     lo, hi = dc["sinusoid"]["freq"] if "sinusoid" in dc else dc["sin_freq"]  # older runs: flat
     return lo, hi
+
+
+def seed_groups(runs: list[dict]) -> list[tuple[str, list[dict]]]:
+    """Runs whose configs differ only in train.seed, grouped in order: [(title, runs)] (the
+    title: the first run's label without its seed, and the number of seeds)."""
+    groups: dict[str, list[dict]] = {}
+    for r in runs:
+        c = r["config"]
+        key = json.dumps({**c, "name": None,
+                          "train": {k: v for k, v in c["train"].items() if k != "seed"}},
+                         sort_keys=True)
+        groups.setdefault(key, []).append(r)
+    return [(re.sub(r",? ?seed \d+$", "", g[0]["label"])
+             + (f" ({len(g)} seeds)" if len(g) > 1 else ""), g) for g in groups.values()]
+
+
+def _seeds_note(groups) -> str:
+    return " (further seeds: thin lines, no bands)" if any(len(g) > 1 for _, g in groups) else ""
 
 
 def _kmax(run) -> int:
@@ -252,18 +277,22 @@ def fig_examples(data, out: Path) -> list[Path]:
 
 
 def fig_selection(data, out: Path) -> list[Path]:
-    """5. Model selection: Bayes posterior weight of the true family vs k, next to the error."""
+    """5. Model selection: Bayes posterior weight of the true family vs k, next to the error
+    (runs that differ only in seed share a column: further seeds thin)."""
     runs = [r for r in data["runs"]
             if r["rows"].get("k") and len(pretrained_on(r["config"]["data"])) > 1]
     if not runs:
         return []
+    groups = seed_groups(runs)
     fams = max(len(r["config"]["data"]["families"]) for r in runs)
-    fig, axes = plt.subplots(1 + fams, len(runs), figsize=(max(3.0 * len(runs), 4.5), 1.9 * (1 + fams)),
+    fig, axes = plt.subplots(1 + fams, len(groups),
+                             figsize=(max(2.4 * len(groups), 4.5), 1.9 * (1 + fams)),
                              squeeze=False, sharex=True)
-    for j, run in enumerate(runs):
+    for j, (title, members) in enumerate(groups):
+        run = members[0]
         dc = run["config"]["data"]
         ax = axes[0, j]
-        ax.set_title(run["label"])
+        ax.set_title(title, fontsize=7)
         w = run["weights"].get("k", [])
         for c, fam in enumerate(dc["families"]):
             sel = sorted((r for r in w if r["task"] == fam and r["component"] == fam),
@@ -282,11 +311,14 @@ def fig_selection(data, out: Path) -> list[Path]:
             ax.set_ylabel("Bayes posterior weight\nof the true family")
         for i, fam in enumerate(dc["families"], start=1):
             ax = axes[i, j]
-            for p in ("model", "bayes_mixture", "least_squares", "lasso", "relu_gd",
-                      "sin_ls_known"):
-                k, y, lo, hi = series(run["rows"]["k"], p, task=fam)
-                if k.size:
-                    _line(ax, k, y, lo, hi, p)
+            for s, member in enumerate(members):
+                for p in ("model", "model_no_hint", "bayes_mixture", "least_squares", "lasso",
+                          "relu_gd", "sin_ls_known"):
+                    if s and p not in MODEL_PRED:
+                        continue
+                    k, y, lo, hi = series(member["rows"]["k"], p, task=fam)
+                    if k.size:
+                        _line(ax, k, y, lo, hi, p, faint=s > 0)
             ax.set_yscale("log")
             ax.set_ylim(FLOOR, 3)
             ax.set_ylabel(f"task: {fam}, weight {dc['weights'][i - 1]:g}\nnormalized sq. error",
@@ -294,12 +326,13 @@ def fig_selection(data, out: Path) -> list[Path]:
         axes[-1, j].set_xlabel("k (in-context examples)")
     _legend(fig, axes[1:])
     fig.suptitle("Model selection: posterior family weight vs k, and the error on each "
-                 "pretraining family", y=1.0)
+                 "pretraining family" + _seeds_note(groups), y=1.0)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return _save(fig, out, "5_model_selection")
 
 
-COST_PRED = ("model", "model_no_hint", "model_wrong_hint", "bayes_mixture", "least_squares")
+MODEL_PRED = ("model", "model_no_hint", "model_wrong_hint")
+COST_PRED = MODEL_PRED + ("bayes_mixture", "least_squares")
 
 
 def excess_series(rows: list[dict], predictor: str, **match) -> tuple[np.ndarray, ...]:
@@ -319,23 +352,26 @@ def fig_selection_cost(data, out: Path) -> list[Path]:
     if not runs:
         return []
     fams = list(dict.fromkeys(f for r in runs for f in r["config"]["data"]["families"]))
-    fig, axes = plt.subplots(len(fams), len(runs), figsize=(max(2.6 * len(runs), 4.5),
-                                                           2.0 * len(fams)),
+    groups = seed_groups(runs)
+    fig, axes = plt.subplots(len(fams), len(groups), figsize=(max(2.4 * len(groups), 4.5),
+                                                             2.0 * len(fams)),
                              squeeze=False, sharex=True, sharey=True)
-    for j, run in enumerate(runs):
-        dc = run["config"]["data"]
+    for j, (title, members) in enumerate(groups):
+        dc = members[0]["config"]["data"]
         wts = dict(zip(dc["families"], dc["weights"]))
         for i, fam in enumerate(fams):
             ax = axes[i, j]
-            for p in COST_PRED:
-                k, y, lo, hi = excess_series(run["rows"]["k"], p, task=fam)
-                if k.size:
-                    _line(ax, k, y, lo, hi, p)
+            for s, run in enumerate(members):
+                for p in COST_PRED:
+                    if s and p not in MODEL_PRED:  # baselines do not depend on the seed
+                        continue
+                    k, y, lo, hi = excess_series(run["rows"]["k"], p, task=fam)
+                    if k.size:
+                        _line(ax, k, y, lo, hi, p, faint=s > 0)
             ax.set_yscale("log")
             ax.set_ylim(FLOOR, 3)
             if i == 0:
-                ax.set_title(run["label"] + (" [hinted]" if dc.get("family_hint") else ""),
-                             fontsize=7)
+                ax.set_title(title, fontsize=7)
             if j == 0:
                 ax.set_ylabel(f"task: {fam}\nerror − family oracle's", fontsize=7)
             ax.text(0.97, 0.95, f"pretraining weight {wts.get(fam, 0):g}", ha="right",
@@ -343,9 +379,9 @@ def fig_selection_cost(data, out: Path) -> list[Path]:
             if i == len(fams) - 1:
                 ax.set_xlabel("k (in-context examples)")
     _legend(fig, axes)
-    fig.suptitle("Cost of model selection: normalized error minus that of the Bayes predictor\n"
-                 f"that knows the prompt's family (paired 90% intervals; <= {FLOOR:g} drawn at "
-                 f"{FLOOR:g})", y=1.02)
+    fig.suptitle("Cost of model selection: normalized error minus that of the Bayes predictor "
+                 f"that knows the prompt's family\n(paired 90% intervals; values <= {FLOOR:g} "
+                 f"drawn at {FLOOR:g})" + _seeds_note(groups), y=1.02)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return _save(fig, out, "7_selection_cost")
 
@@ -398,27 +434,32 @@ def fig_slope(data, out: Path) -> list[Path]:
 
 
 def fig_training(data, out: Path) -> list[Path]:
-    """6. Training curves: loss (raw squared error, mean over prompt positions) per family."""
+    """6. Training curves: loss (raw squared error, mean over prompt positions) per family
+    (runs that differ only in seed share a panel: further seeds thin)."""
     runs = [r for r in data["runs"] if r["metrics"]]
     if not runs:
         return []
-    fig, axes = plt.subplots(1, len(runs), figsize=(max(3.0 * len(runs), 4.5), 2.3), squeeze=False,
-                             sharey=True)
-    for j, run in enumerate(runs):
+    groups = seed_groups(runs)
+    fig, axes = plt.subplots(1, len(groups), figsize=(max(2.6 * len(groups), 4.5), 2.3),
+                             squeeze=False, sharey=True)
+    for j, (title, members) in enumerate(groups):
         ax = axes[0, j]
-        m = run["metrics"]
-        step = [r["step"] for r in m]
-        ax.plot(step, [r["loss"] for r in m], color="black", lw=1.5, label="all prompts")
-        for c, fam in enumerate(pretrained_on(run["config"]["data"])):
-            ax.plot(step, [r["loss_per_family"].get(fam) or np.nan for r in m], color=f"C{c}",
-                    lw=1, label=fam)
+        for s, run in enumerate(members):
+            m = run["metrics"]
+            step = [r["step"] for r in m]
+            kw = {"alpha": 0.5, "lw": 0.6, "label": None} if s else {}
+            ax.plot(step, [r["loss"] for r in m], color="black",
+                    **({"lw": 1.5, "label": "all prompts"} | kw))
+            for c, fam in enumerate(pretrained_on(run["config"]["data"])):
+                ax.plot(step, [r["loss_per_family"].get(fam) or np.nan for r in m],
+                        color=f"C{c}", **({"lw": 1, "label": fam} | kw))
         ax.set_yscale("log")
-        ax.set_title(run["label"])
+        ax.set_title(title, fontsize=7)
         ax.set_xlabel("training step")
         ax.legend(frameon=False)
         if j == 0:
             ax.set_ylabel("training loss\n(raw sq. error, mean over k)")
-    fig.suptitle("Training curves", y=1.02)
+    fig.suptitle("Training curves" + _seeds_note(groups), y=1.02)
     fig.tight_layout()
     return _save(fig, out, "6_training_curves")
 
