@@ -127,3 +127,16 @@ def test_tiny_hinted_run_trains_and_is_scored_with_each_hint(tmp_path):
         wrong = {r["k"]: r["error"] for r in res.rows if r["task"] == fam
                  and r["predictor"] == "model_wrong_hint"}
         assert any(right[k] != wrong[k] for k in right)
+
+
+def test_runs_that_differ_only_in_seed_share_a_figure_column():
+    from icl_ood.experiments import get
+    from icl_ood.figures import seed_groups
+    exp = get("selection")
+    runs = [{"label": r.label, "config": exp.config("small", r).to_dict()} for r in exp.runs]
+    groups = seed_groups(runs)
+    assert [t for t, _ in groups] == [
+        "linear + sparse (50/50) (2 seeds)", "linear + sparse (90/10) (2 seeds)",
+        "linear + sparse (99/1) (2 seeds)", "linear only (2 seeds)", "sparse only (2 seeds)",
+        "linear + sparse (50/50), hinted (2 seeds)"]
+    assert all([m["config"]["train"]["seed"] for m in g] == [0, 1] for _, g in groups)
