@@ -54,12 +54,7 @@ def log_steps(max_step: int, multiple: int) -> list[int]:
     return out if out[-1] == max_step else out + [max_step]
 
 
-def distance(preds_a_PxN, preds_b_PxN, norm: float, counts_SxP: np.ndarray) -> dict:
-    """Mean squared difference of two predictors on the same prompts, raw and divided by `norm`
-    (the task's E[y^2], the errors' normalizer), with bootstrap 90% intervals; each field has K."""
-    diff2_1xPxK = np.square(np.asarray(preds_a_PxN, np.float64) - preds_b_PxN)[None]
-    s = ev.summarize(diff2_1xPxK, norm, counts_SxP)
-    return {f: s[f][0] for f in STAT_FIELDS}
+distance = ev.distance  # (moved to icl_ood.evaluate, where every evaluation uses it)
 
 
 @dataclass

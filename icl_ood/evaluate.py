@@ -9,6 +9,11 @@ second moment (`tasks.mean_square`: closed form, else a large Monte Carlo sample
 the scored prompts), one constant per task for every predictor and k (Garg et al. divide by a
 constant too); rows carry it as `normalizer`. 90% intervals are the 5th and 95th percentiles of
 a paired bootstrap over prompts (the same resamples for every predictor).
+Rows also carry `excess` (the error minus that of `excess_over`, the task-prior Bayes predictor,
+per prompt; raw and normalized, with paired intervals: on a pretraining family, the cost of model
+selection) and, for the model, `dist_bayes_mixture` and `dist_task_bayes`: the mean squared
+difference of its predictions from that yardstick's on the same prompts, divided by E[y^2] (whose
+behaviour the model has, not only how wrong it is).
 
 A sweep evaluates a list of tasks from one key, so every task in it sees the same x draws and
 function draws (common random numbers, e.g. across the convex weight a), and writes tidy JSON
@@ -43,14 +48,17 @@ from icl_ood.config import Config, DataConfig
 from icl_ood.data import prompts
 from icl_ood.tasks import Task, draw, mean_square, skew_sqrt  # noqa: F401  (ev.Task, ev.draw)
 
-EVAL_FORMAT = 4  # bump when a change alters saved evaluation results (manifests compare it)
+EVAL_FORMAT = 5  # bump when a change alters saved evaluation results (manifests compare it)
 EXCESS_OVER = "task_bayes"  # the excess error is measured over this predictor, paired
 EXCESS = {"error": "excess", "lower": "excess_lower", "upper": "excess_upper",
           "normalized": "norm_excess", "norm_lower": "norm_excess_lower",
           "norm_upper": "norm_excess_upper"}
+DIST_FIELDS = {"normalized": "", "norm_lower": "_lower", "norm_upper": "_upper"}
 ROW_FIELDS = ("run", "sweep", "step", "predictor", "task", "family", "a", "freq", "k", "error",
               "lower", "upper", "normalized", "norm_lower", "norm_upper", "normalizer",
-              "normalizer_how", "excess_over", *EXCESS.values(), "n_prompts")
+              "normalizer_how", "excess_over", *EXCESS.values(),
+              *(f"dist_{b}{sfx}" for b in ("bayes_mixture", "task_bayes")
+                for sfx in ("", "_lower", "_upper")), "n_prompts")
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -123,6 +131,18 @@ def summarize(err_MxPxN: np.ndarray, norm: float, counts_SxP: np.ndarray) -> dic
             "norm_lower": lo / norm, "norm_upper": hi / norm}
 
 
+STAT_FIELDS = ("error", "lower", "upper", "normalized", "norm_lower", "norm_upper")
+DISTANCE_TO = ("bayes_mixture", "task_bayes")  # model rows carry their distance to these
+
+
+def distance(preds_a_PxN, preds_b_PxN, norm: float, counts_SxP: np.ndarray) -> dict:
+    """Mean squared difference of two predictors on the same prompts, raw and divided by `norm`
+    (the task's E[y^2], the errors' normalizer), with bootstrap 90% intervals; each field has K."""
+    diff2_1xPxK = np.square(np.asarray(preds_a_PxN, np.float64) - preds_b_PxN)[None]
+    s = summarize(diff2_1xPxK, norm, counts_SxP)
+    return {f: s[f][0] for f in STAT_FIELDS}
+
+
 @dataclass
 class EvalResult:
     """Tidy rows (one per predictor and k), Bayes family-weight rows, seconds spent, one line
@@ -176,6 +196,9 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
     counts = bootstrap_counts(task.n_prompts, n_boot, boot_seed)
     norm, how = mean_square(task, cfg)
     s = summarize(err, norm, counts)
+    # Whose behaviour the model has: mean (model - yardstick)^2 / E[y^2] per k (model rows).
+    dist = {(n, b): distance(preds[n], preds[b], norm, counts) for n in names
+            if n.startswith("model") for b in DISTANCE_TO if b in preds}
     ref = EXCESS_OVER if EXCESS_OVER in preds else None
     x = summarize(err - err[names.index(ref)], norm, counts) if ref else {}
     base = {"run": run, **(meta or {}), **task.describe(cfg), "normalizer": norm,
@@ -184,6 +207,8 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
              **{f: float(s[f][i, k]) for f in ("error", "lower", "upper", "normalized",
                                               "norm_lower", "norm_upper")},
              **{e: float(x[f][i, k]) if ref else None for f, e in EXCESS.items()},
+             **{f"dist_{b}{sfx}": float(dist[n, b][f][k]) if (n, b) in dist else None
+                for b in DISTANCE_TO for f, sfx in DIST_FIELDS.items()},
              "n_prompts": task.n_prompts}
             for i, n in enumerate(names) for k in range(ys_PxN.shape[1])]
     weight_rows = []

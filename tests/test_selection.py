@@ -140,3 +140,21 @@ def test_runs_that_differ_only_in_seed_share_a_figure_column():
         "linear + sparse (99/1) (2 seeds)", "linear only (2 seeds)", "sparse only (2 seeds)",
         "linear + sparse (50/50), hinted (2 seeds)"]
     assert all([m["config"]["train"]["seed"] for m in g] == [0, 1] for _, g in groups)
+
+
+def test_model_rows_carry_their_distance_to_the_yardsticks(tiny_run):
+    """dist_<yardstick> = mean over prompts of (model - yardstick)^2 / E[y^2], per k."""
+    from icl_ood.train import load_model
+    model, cfg, _ = load_model(tiny_run[0])
+    res = ev.evaluate(model, cfg.data, ev.Task(family="linear", n_prompts=128),
+                      ("least_squares", "bayes_mixture", "task_bayes"), KEY, n_boot=50,
+                      keep_preds=True)
+    for r in res.rows:
+        if r["predictor"] != "model":
+            assert r["dist_task_bayes"] is None
+            continue
+        k, norm = r["k"], r["normalizer"]
+        for b in ("bayes_mixture", "task_bayes"):
+            want = np.mean((res.preds["model"][:, k] - res.preds[b][:, k]) ** 2) / norm
+            assert r[f"dist_{b}"] == pytest.approx(want, rel=1e-9, abs=1e-15)
+            assert r[f"dist_{b}_lower"] <= r[f"dist_{b}"] <= r[f"dist_{b}_upper"]
