@@ -1,0 +1,132 @@
+"""Training-step time of icl-ood next to the PyTorch reference, side by side on this machine.
+
+The reference is Garg et al.'s model class: `transformers.GPT2Model` (n_positions 2 x 101,
+dropouts 0) with a Linear(d, n_embd) read-in of interleaved x / zero-padded y tokens and a
+Linear(n_embd, 1) read-out at the x positions, squared error over all positions, Adam (lr 1e-4),
+a fresh torch.randn batch each step, torch's default threads. Ours: `icl_ood.benchmark` (the
+compiled training chunk, data drawn on the device). Both fp32, batch 64, 41 points; median of
+timed steps after warm-up. torch and transformers are not dependencies of icl-ood: run this in
+a scratch environment that has them, e.g.
+
+  python -m venv /tmp/ref && /tmp/ref/bin/pip install -e . torch transformers
+  /tmp/ref/bin/python scripts/reference_speed.py --out figures/reference_speed.jsonl
+
+One JSON line per size (ms per step of each side and their ratio, the machine, the commit,
+the versions) is printed and appended to --out. Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+from icl_ood import presets
+from icl_ood.benchmark import benchmark
+from icl_ood.results import commit
+
+SIZES = {  # name: (preset, n_layer, n_head, n_embd, d)
+    "paper": ("paper", 12, 8, 256, 20),
+    "demo": ("demo", 3, 4, 64, 1),
+}
+
+
+def reference_ms(n_layer: int, n_head: int, n_embd: int, d: int, n_points: int = 41,
+                 batch: int = 64, steps: int = 12, warmup: int = 2) -> float:
+    """Median ms per training step of the PyTorch reference (see the module docstring)."""
+    import torch
+    from transformers import GPT2Config, GPT2Model
+
+    class Reference(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            conf = GPT2Config(n_positions=2 * 101, n_embd=n_embd, n_layer=n_layer,
+                              n_head=n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                              use_cache=False)
+            self.read_in = torch.nn.Linear(d, n_embd)
+            self.backbone = GPT2Model(conf)
+            self.read_out = torch.nn.Linear(n_embd, 1)
+
+        def forward(self, xs, ys):
+            b, n, _ = xs.shape
+            ys_wide = torch.cat([ys[..., None], torch.zeros(b, n, d - 1)], -1)
+            z = torch.stack([xs, ys_wide], 2).reshape(b, 2 * n, d)
+            h = self.backbone(inputs_embeds=self.read_in(z)).last_hidden_state
+            return self.read_out(h)[:, ::2, 0]
+
+    model = Reference()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    times = []
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        xs = torch.randn(batch, n_points, d)
+        w = torch.randn(batch, d, 1)
+        ys = (xs @ w)[..., 0]
+        loss = ((model(xs, ys) - ys) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def ours_ms(preset: str, d: int, windows: int = 5) -> float:
+    """Median ms per training step of icl-ood at that size (fp32, batch 64, 41 points)."""
+    cfg = presets.get(preset).override([f"data.dim={d}", "data.n_points=41",
+                                        "data.x_dist=\"gaussian\"", "train.batch_size=64",
+                                        "model.dtype=\"float32\"", "train.steps_per_dispatch=10"])
+    return next(benchmark(cfg, windows=windows))["ms_per_step"]
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what platform knows."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="demo,paper", help="comma-separated: " + ",".join(SIZES))
+    ap.add_argument("--out", help="append the JSON lines to this file")
+    args = ap.parse_args(argv)
+    try:
+        import torch
+        import transformers
+    except ImportError as e:
+        print(f"reference_speed: needs torch and transformers ({e}); see the docstring",
+              file=sys.stderr)
+        return 2
+    import jax
+    for name in args.sizes.split(","):
+        preset, n_layer, n_head, n_embd, d = SIZES[name]
+        ref = reference_ms(n_layer, n_head, n_embd, d)
+        ours = ours_ms(preset, d)
+        rec = {"size": name, "n_layer": n_layer, "n_head": n_head, "n_embd": n_embd, "dim": d,
+               "batch": 64, "n_points": 41, "dtype": "float32",
+               "icl_ood_ms_per_step": ours, "reference_ms_per_step": ref, "ratio": ours / ref,
+               "machine": f"{cpu_model()}, {os.cpu_count()} cores, {platform.machine()}",
+               "commit": commit(), "jax": jax.__version__, "torch": torch.__version__,
+               "transformers": transformers.__version__, "python": platform.python_version(),
+               "torch_threads": torch.get_num_threads(),
+               "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+        line = json.dumps(rec)
+        print(line, flush=True)
+        if args.out:
+            with open(args.out, "a") as fh:
+                fh.write(line + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
