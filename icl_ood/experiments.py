@@ -74,6 +74,7 @@ class Experiment:
     sweeps: tuple[str, ...] = ("convex", "freq", "k")
     mix: tuple[str, str] | None = ("linear", "sinusoid")  # f = a*f1 + (1-a)*f2 in the a-sweep
     model: Mapping[str, Any] = field(default_factory=dict)  # ModelConfig fields set on the preset
+    baselines: tuple[str, ...] | None = None  # the sweeps' baselines (None: all that apply)
 
     @property
     def summary(self) -> str:
@@ -182,7 +183,7 @@ Hutter 2024, "sine and line"): 1-D x ~ U[-1, 1], label noise 0.1, a 50/50 prior 
 y = m x + c ((m, c) on a 41 x 41 grid in [-1, 1]^2) and sines y = c + 0.2 sin(3 pi x) (c on a
 101-point grid in [0, 1]) (Mueller et al.'s families, ranges, noise and test functions) [ours:
 the grid sizes; our GPT-2 decoder instead of their PFN encoder]; tested on the sums
-0.2 sin(3 pi x) + m x (slopes 0 to 0.5, 0.21 to 0.28 in steps of 0.01) against the exact Bayes
+0.2 sin(3 pi x) + m x (slopes 0, 0.21 to 0.28 in steps of 0.01, 0.5) against the exact Bayes
 predictor of the prior (enumeration of the 1,782 functions), and in distribution.
 
 Command: `icl-ood replicate --experiment mueller --preset colab --set train.steps=3000`
@@ -193,7 +194,9 @@ Result: not measured yet.""",
                data={"dim": 1, "n_points": 81, "x_dist": "uniform", "x_scale": 1.0,
                      "noise_std": 0.1, "families": ("line", "offset_sine"),
                      "weights": (0.5, 0.5)},
-               sweeps=("k", "slope"), mix=None, model={"max_points": 81}),
+               sweeps=("k", "slope"), mix=None, model={"max_points": 81},
+               # The yardsticks of the figures (all baselines would be 14 MB of rows).
+               baselines=("least_squares", "bayes_mixture", "task_bayes")),
     Experiment("selection-d20", """Model selection at d = 20 with Gaussian x [garg]: dense + sparse
 linear, dense linear + 2-layer ReLU nets (50/50) [garg: the families], and the same with the
 ReLU family rarely seen (90/10) [ours: the weights]; the Bayes predictor's posterior family
@@ -283,7 +286,8 @@ def describe(exp: Experiment, cfgs: dict[str, Config], n_prompts: int) -> dict:
     for run in exp.runs:
         cfg = cfgs[run.name]
         files = {s: [f"eval/{f}" for f in results.eval_files(s, ev.eval_options(
-            cfg.data, s, n_prompts=n_prompts, mix=exp.mix))] for s in exp.sweeps}
+            cfg.data, s, n_prompts=n_prompts, mix=exp.mix, baselines=exp.baselines))]
+                 for s in exp.sweeps}
         if cfg.data.dim == 1:
             files["examples"] = ["eval/examples.json"]
         runs.append({"name": run.name, "label": run.label, "data": exp.changes(run),
@@ -380,7 +384,8 @@ def replicate(experiment: str = "demo", preset: str = "demo", out: str | Path | 
         _train_manifest(run_dir, mcfg, step, checksum)
         todo = []
         for s in exp.sweeps:
-            options = ev.eval_options(mcfg.data, s, n_prompts=n_prompts, mix=exp.mix)
+            options = ev.eval_options(mcfg.data, s, n_prompts=n_prompts, mix=exp.mix,
+                                      baselines=exp.baselines)
             path = ev.sweep_paths(run_dir, s, options)[0]
             if not results.matches(path, ev.result_inputs(mcfg, step, checksum, s, options)):
                 todo.append(s)
@@ -393,7 +398,8 @@ def replicate(experiment: str = "demo", preset: str = "demo", out: str | Path | 
             log(f"[{stage}/{n_stages}] evaluate {name} (step {step}): done, reused")
             continue
         log(f"[{stage}/{n_stages}] evaluate {name} (step {step}): {', '.join(todo)} "
-            f"({n_prompts} prompts per task, all baselines)")
+            f"({n_prompts} prompts per task, "
+            f"{'all baselines' if exp.baselines is None else ', '.join(exp.baselines)})")
         t0 = time.perf_counter()
         for sweep in todo:
             if sweep == "examples":
@@ -401,7 +407,8 @@ def replicate(experiment: str = "demo", preset: str = "demo", out: str | Path | 
                                   checksum=checksum)
                 continue
             res = ev.run_sweep(run_dir, sweep, n_prompts=n_prompts, mix=exp.mix,
-                               model_and_cfg=(model, mcfg, step), checksum=checksum)
+                               baselines=exp.baselines, model_and_cfg=(model, mcfg, step),
+                               checksum=checksum)
             log(f"    {sweep}: {len({r['task'] for r in res.rows})} tasks, "
                 f"{res.seconds['total']:.1f} s")
         prov["stages"][f"evaluate/{name}"] = {"wall_s": round(time.perf_counter() - t0, 1),

@@ -114,7 +114,7 @@ def test_slope_sweep_rows_carry_the_slope_and_both_families_weights():
     from icl_ood.sweeps import slope
     tasks = ev.sweep_tasks(MUELLER, "slope", 32)
     assert [t.name for t in tasks] == [f"m={m:g}" for m in slope.SLOPES]
-    res = ev.evaluate(None, MUELLER, tasks[5], ("bayes_mixture", "task_bayes"), jax.random.key(2),
+    res = ev.evaluate(None, MUELLER, tasks[3], ("bayes_mixture", "task_bayes"), jax.random.key(2),
                       n_boot=20)
     assert {r["slope"] for r in res.rows} == {0.23}
     assert res.rows[0]["function"] == "0.2*sin(9.42477796076938*x)+0.23*x"

@@ -1,10 +1,10 @@
 """Mueller et al. 2024's test functions: f(x) = A sin(w x) + m x (the pretraining sine plus a
-line through 0, a *sum* of the two families) for slopes m from 0 to 0.5, 0.21 to 0.28 in 0.01."""
+line through 0, a *sum* of the two families) for slopes m = 0, 0.21 to 0.28 in 0.01, and 0.5."""
 
 from icl_ood.sweeps import Sweep, register
 from icl_ood.tasks import Task
 
-SLOPES = (0.0, 0.1, 0.2, 0.21, 0.22, 0.23, 0.24, 0.25, 0.26, 0.27, 0.28, 0.3, 0.4, 0.5)
+SLOPES = (0.0, 0.21, 0.22, 0.23, 0.24, 0.25, 0.26, 0.27, 0.28, 0.5)
 
 
 def expr(amp: float, freq: float, m: float) -> str:
