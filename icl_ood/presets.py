@@ -93,8 +93,9 @@ def small() -> Config:
     points (14,000 steps in about 4 min per run; 10 runs vectorised at about 5 steps per s).
     Result (d = 5, dense + sparse linear, 15,000 steps at a constant 3e-3, seed 0): the training
     loss leaves its plateau (predicting 0) at about step 7,500 and the model then tracks least
-    squares (normalized error 0.41 at k = 3 on dense prompts, least squares 0.39); see the
-    `selection` experiment for the 14,000-step runs.
+    squares (normalized error 0.41 at k = 3 on dense prompts, least squares 0.39). In the
+    `selection` experiment (figures/selection-small-cpu) 3 of 12 runs left it by step 14,000: the
+    step depends on the seed, so this scale is not enough for converged models.
     """
     return Config(
         name="small",
