@@ -123,6 +123,19 @@ def seed_groups(runs: list[dict]) -> list[tuple[str, list[dict]]]:
              + (f" ({len(g)} seeds)" if len(g) > 1 else ""), g) for g in groups.values()]
 
 
+def _seed_lines(ax, members: list[dict], preds, get, **match) -> None:
+    """k-sweep curves of `preds` (from `get(rows, predictor, **match)`) for runs that differ only
+    in seed: the first run's in full, the model's of the others faint (baselines do not depend
+    on the seed)."""
+    for s, run in enumerate(members):
+        for p in preds:
+            if s and not p.startswith("model"):
+                continue
+            k, y, lo, hi = get(run["rows"]["k"], p, **match)
+            if k.size:
+                _line(ax, k, y, lo, hi, p, faint=s > 0)
+
+
 def _seeds_note(groups) -> str:
     return " (further seeds: thin lines, no bands)" if any(len(g) > 1 for _, g in groups) else ""
 
@@ -311,14 +324,9 @@ def fig_selection(data, out: Path) -> list[Path]:
             ax.set_ylabel("Bayes posterior weight\nof the true family")
         for i, fam in enumerate(dc["families"], start=1):
             ax = axes[i, j]
-            for s, member in enumerate(members):
-                for p in ("model", "model_no_hint", "bayes_mixture", "least_squares", "lasso",
-                          "relu_gd", "sin_ls_known"):
-                    if s and p not in MODEL_PRED:
-                        continue
-                    k, y, lo, hi = series(member["rows"]["k"], p, task=fam)
-                    if k.size:
-                        _line(ax, k, y, lo, hi, p, faint=s > 0)
+            _seed_lines(ax, members, ("model", "model_no_hint", "bayes_mixture",
+                                      "least_squares", "lasso", "relu_gd", "sin_ls_known"),
+                        series, task=fam)
             ax.set_yscale("log")
             ax.set_ylim(FLOOR, 3)
             ax.set_ylabel(f"task: {fam}, weight {dc['weights'][i - 1]:g}\nnormalized sq. error",
@@ -361,13 +369,7 @@ def fig_selection_cost(data, out: Path) -> list[Path]:
         wts = dict(zip(dc["families"], dc["weights"]))
         for i, fam in enumerate(fams):
             ax = axes[i, j]
-            for s, run in enumerate(members):
-                for p in COST_PRED:
-                    if s and p not in MODEL_PRED:  # baselines do not depend on the seed
-                        continue
-                    k, y, lo, hi = excess_series(run["rows"]["k"], p, task=fam)
-                    if k.size:
-                        _line(ax, k, y, lo, hi, p, faint=s > 0)
+            _seed_lines(ax, members, COST_PRED, excess_series, task=fam)
             ax.set_yscale("log")
             ax.set_ylim(FLOOR, 3)
             if i == 0:
