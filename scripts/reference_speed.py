@@ -11,6 +11,10 @@ a scratch environment that has them, e.g.
   python -m venv /tmp/ref && /tmp/ref/bin/pip install -e . torch transformers
   /tmp/ref/bin/python scripts/reference_speed.py --out figures/reference_speed.jsonl
 
+With --reference-python, the reference runs in that interpreter (one that has torch and
+transformers) and ours in this one, e.g. jax 0.12 on Python 3.12 next to torch on Python 3.11.
+--cpu-devices N splits our batch over N CPU devices (`icl-ood train --cpu-devices N`).
+
 One JSON line per size (ms per step of each side and their ratio, the machine, the commit,
 the versions) is printed and appended to --out. Run it on an otherwise idle machine.
 """
@@ -22,12 +26,9 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
-
-from icl_ood import presets
-from icl_ood.benchmark import benchmark
-from icl_ood.results import commit
 
 SIZES = {  # name: (preset, n_layer, n_head, n_embd, d)
     "paper": ("paper", 12, 8, 256, 20),
@@ -77,6 +78,8 @@ def reference_ms(n_layer: int, n_head: int, n_embd: int, d: int, n_points: int =
 
 def ours_ms(preset: str, d: int, windows: int = 5) -> float:
     """Median ms per training step of icl-ood at that size (fp32, batch 64, 41 points)."""
+    from icl_ood import presets  # not in the --reference-only child (it may lack icl-ood)
+    from icl_ood.benchmark import benchmark
     cfg = presets.get(preset).override([f"data.dim={d}", "data.n_points=41",
                                         "data.x_dist=\"gaussian\"", "train.batch_size=64",
                                         "model.dtype=\"float32\"", "train.steps_per_dispatch=10"])
@@ -99,26 +102,46 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="demo,paper", help="comma-separated: " + ",".join(SIZES))
     ap.add_argument("--out", help="append the JSON lines to this file")
+    ap.add_argument("--reference-python", metavar="PYTHON",
+                    help="run the reference in this interpreter (default: this one)")
+    ap.add_argument("--cpu-devices", type=int, default=1, metavar="N",
+                    help="split our batch over N CPU devices (default 1)")
+    ap.add_argument("--reference-only", metavar="SIZE", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    try:
+    if args.reference_only:  # the child of --reference-python: one JSON object
+        _, n_layer, n_head, n_embd, d = SIZES[args.reference_only]
         import torch
         import transformers
-    except ImportError as e:
-        print(f"reference_speed: needs torch and transformers ({e}); see the docstring",
+        print(json.dumps({"ms": reference_ms(n_layer, n_head, n_embd, d),
+                          "torch": torch.__version__, "transformers": transformers.__version__,
+                          "python": platform.python_version(),
+                          "threads": torch.get_num_threads()}))
+        return 0
+    ref_cmd = [args.reference_python or sys.executable, __file__, "--reference-only"]
+    try:
+        subprocess.run([*ref_cmd[:1], "-c", "import torch, transformers"], check=True,
+                       capture_output=True)
+    except (subprocess.CalledProcessError, OSError):
+        print(f"reference_speed: {ref_cmd[0]} lacks torch and transformers; see the docstring",
               file=sys.stderr)
         return 2
     import jax
+
+    from icl_ood.results import commit
+    jax.config.update("jax_num_cpu_devices", args.cpu_devices)
     for name in args.sizes.split(","):
         preset, n_layer, n_head, n_embd, d = SIZES[name]
-        ref = reference_ms(n_layer, n_head, n_embd, d)
+        r = json.loads(subprocess.run([*ref_cmd, name], check=True, capture_output=True,
+                                      text=True).stdout.splitlines()[-1])
         ours = ours_ms(preset, d)
         rec = {"size": name, "n_layer": n_layer, "n_head": n_head, "n_embd": n_embd, "dim": d,
                "batch": 64, "n_points": 41, "dtype": "float32",
-               "icl_ood_ms_per_step": ours, "reference_ms_per_step": ref, "ratio": ours / ref,
+               "icl_ood_ms_per_step": ours, "reference_ms_per_step": r["ms"],
+               "ratio": ours / r["ms"], "icl_ood_cpu_devices": jax.device_count(),
                "machine": f"{cpu_model()}, {os.cpu_count()} cores, {platform.machine()}",
-               "commit": commit(), "jax": jax.__version__, "torch": torch.__version__,
-               "transformers": transformers.__version__, "python": platform.python_version(),
-               "torch_threads": torch.get_num_threads(),
+               "commit": commit(), "jax": jax.__version__, "torch": r["torch"],
+               "transformers": r["transformers"], "python": platform.python_version(),
+               "reference_python": r["python"], "torch_threads": r["threads"],
                "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
         line = json.dumps(rec)
         print(line, flush=True)

@@ -101,25 +101,43 @@ def test_eight_devices_match_one(tmp_path):
     assert_same_training(tmp_path / "one", tmp_path / "eight", 160)
 
 
-def test_two_processes_match_one(tmp_path):
-    """`icl-ood train --distributed` in 2 local processes (1 CPU device each)."""
+def test_two_processes_and_two_cpu_devices_match_one(tmp_path):
+    """`icl-ood train --distributed` in 2 local processes (1 CPU device each), and
+    `icl-ood train --cpu-devices 2` (one process, its CPU split into 2 devices)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "icl_ood.cli", "train", "--distributed", "--quiet",
-           "--preset", "tiny", "--run-dir", str(tmp_path / "two")]
+    cmd = [sys.executable, "-m", "icl_ood.cli", "train", "--quiet", "--preset", "tiny"]
     cmd += [a for s in TWO for a in ("--set", s)]
-    procs = [subprocess.Popen(cmd, env=env(1, JAX_COORDINATOR_ADDRESS=f"localhost:{port}",
-                                           JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(i)),
+    procs = [subprocess.Popen(cmd + ["--distributed", "--run-dir", str(tmp_path / "two")],
+                              env=env(1, JAX_COORDINATOR_ADDRESS=f"localhost:{port}",
+                                      JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(i)),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i in range(2)]
+    procs.append(subprocess.Popen(cmd + ["--cpu-devices", "2", "--run-dir", str(tmp_path / "cores")],
+                                  env=env(1), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True))
     try:
         one = train(presets.get("tiny").override(TWO), tmp_path / "one", progress=False)
     finally:
         outs = wait(procs)
     assert one["n_devices"] == 1
     summaries = [json.loads(o.strip().splitlines()[-1]) for o in outs]
-    assert [s["n_devices"] for s in summaries] == [2, 2]
+    assert [s["n_devices"] for s in summaries] == [2, 2, 2]
     assert summaries[0]["final_loss"] == summaries[1]["final_loss"]  # one replicated result
     assert_same_training(tmp_path / "one", tmp_path / "two", 40)
+    assert_same_training(tmp_path / "one", tmp_path / "cores", 40)
+
+
+def test_cpu_devices_that_do_not_divide_the_batch_are_refused_before_any_work(tmp_path, capsys):
+    from icl_ood.cli import main
+    assert main(["train", "--cpu-devices", "0", "--run-dir", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip() == "icl-ood: error: --cpu-devices: must be >= 1, got 0"
+    out = subprocess.run([sys.executable, "-m", "icl_ood.cli", "train", "--cpu-devices", "3",
+                          "--run-dir", str(tmp_path / "r")], env=env(1), capture_output=True,
+                         check=False, text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr.strip() == (
+        "icl-ood: error: train.batch_size: must be divisible by the number of devices (3) for "
+        "data parallelism, got 64"), out.stderr
+    assert not (tmp_path / "r").exists()
 
 
 def test_distributed_without_a_cluster_is_a_clear_error(tmp_path):
