@@ -13,6 +13,7 @@ from pathlib import Path
 
 from icl_ood import presets
 from icl_ood.config import ConfigError
+from icl_ood.experiments import EXPERIMENTS
 from icl_ood.results import ResultsError
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -301,8 +302,54 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(s, h)
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Help that shows every default (unless the help text already says it, or the option is
+    off or unset by default) and keeps descriptions and epilogs as written."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is False:
+            return text
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser with _Help, whose `epilog_fn` (if set) makes the epilog when help is
+    printed, so listing the plug-ins costs nothing unless asked for."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+        self.epilog_fn = None
+
+    def format_help(self) -> str:
+        if self.epilog_fn is not None:
+            self.epilog = self.epilog_fn()
+        return super().format_help()
+
+
+def _first_sentence(doc: str, width: int = 74) -> str:
+    import re
+    import textwrap
+    text = re.split(r"(?<!\bal)\. ", " ".join(doc.split()))[0].rstrip(".")  # not at "et al. "
+    return textwrap.shorten(text, width, placeholder="...")
+
+
+def _catalog() -> str:
+    """evaluate's epilog: every registered baseline and sweep (plug-ins included), a line each."""
+    from icl_ood import baselines, sweeps
+    lines = ["baselines (--baselines; * = off unless named):"]
+    for name, spec in baselines.specs().items():
+        lines.append(f"  {name:16}{'*' if not spec.default else ' '} "
+                     f"{_first_sentence(spec.doc or spec.label)}")
+    lines.append("sweeps (--sweep):")
+    for name, sw in sweeps.REGISTRY.all().items():
+        lines.append(f"  {name:17} {_first_sentence(sw.doc)}")
+    return "\n".join(lines)
+
+
 def _main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="icl-ood", description=__doc__)
+    p = _Parser(prog="icl-ood", description=__doc__)
     p.add_argument("--version", action="version", version=f"icl-ood {_version()}")
     p.add_argument("--plugins", metavar="MODULES",
                    help="comma-separated modules or .py files that register function families, "
@@ -362,7 +409,7 @@ def _main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("evaluate", help="score runs and baselines on test sweeps (JSON lines)")
     e.add_argument("--run", action="append", required=True, help="run folder (repeatable)")
     e.add_argument("--sweep", default="all",
-                   help="a registered sweep (built in: convex, freq, k, shifts) or all")
+                   help="a sweep listed below, or all")
     e.add_argument("--n-prompts", type=int, default=1280, help="prompts per task")
     e.add_argument("--k", type=int, nargs="+", help="k values to print (all k are saved)")
     e.add_argument("--baselines", help="comma-separated baselines (default: all that apply; "
@@ -376,12 +423,14 @@ def _main(argv: list[str] | None = None) -> int:
                    help="replace results of a newer checkpoint by this one's (results with other "
                         "options are never replaced: they are saved beside, keyed by options, "
                         "e.g. eval/k.n64.jsonl)")
+    e.epilog_fn = _catalog
     e.set_defaults(fn=cmd_evaluate)
 
     r = sub.add_parser("replicate", help="the main job: train, evaluate, figures, report")
     r.add_argument("--experiment", default="demo",
-                   help="demo (default), ood, freq or selection (see icl_ood/experiments.py)")
-    r.add_argument("--preset", default="demo", help="scale: demo (CPU, default), colab, paper")
+                   help=f"one of {list(EXPERIMENTS)} (their docs: icl_ood/experiments.py)")
+    r.add_argument("--preset", default="demo",
+                   help=f"scale, one of {sorted(presets.PRESETS)} (demo: a CPU in minutes)")
     r.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE",
                    help="override a config value of every run (repeatable)")
     r.add_argument("--out", help="output folder (default results/<experiment>-<preset>)")

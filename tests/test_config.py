@@ -98,3 +98,34 @@ def test_cli_version_and_resolved_config(capsys):
     assert main(["config", "--set", "data.sin_freq=[1,2]"]) == 2
     assert capsys.readouterr().err.strip() == (
         "icl-ood: error: data.sin_freq: renamed; expected data.sinusoid.freq")
+
+
+def test_cli_help_shows_defaults_and_evaluate_lists_every_baseline_and_sweep(capsys, monkeypatch):
+    """Help shows each default; `evaluate --help` lists every registered baseline and sweep (a
+    plug-in's too), a line each, marking the baselines that run only when named."""
+    import dataclasses
+
+    from icl_ood import baselines, sweeps
+    from icl_ood.cli import main
+
+    def help_of(*cmd):
+        with pytest.raises(SystemExit) as exit_:
+            main([*cmd, "--help"])
+        assert exit_.value.code == 0
+        return " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+
+    assert "--preset PRESET one of" in help_of("train") and "(default: tiny)" in help_of("train")
+    assert "(default: demo)" in help_of("replicate") and "--num-runs" in help_of("benchmark")
+    specs = baselines.specs()
+    plugin = dataclasses.replace(specs["zero"], name="my_baseline", default=False,
+                                 doc="My own baseline. Second sentence.")
+    monkeypatch.setitem(baselines.REGISTRY._items, "my_baseline", plugin)
+    text = help_of("evaluate")
+    assert "(default: 1280)" in text and "(default: all)" in text
+    listed = text[text.index("baselines (--baselines"):]
+    for name, spec in baselines.specs().items():
+        assert listed.count(f" {name} ") == 1
+        assert (f" {name} * " in listed) == (not spec.default)
+    assert " my_baseline * My own baseline " in listed and "Second sentence" not in listed
+    for name in sweeps.REGISTRY.all():
+        assert f" {name} " in listed[listed.index("sweeps (--sweep)"):]
