@@ -6,7 +6,9 @@ chunk i's metrics, and only synchronises to write a checkpoint.
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -91,6 +93,10 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
     bar = tqdm(total=cfg.train.steps, initial=start, disable=not (progress and lead), unit="step",
                desc=desc, dynamic_ncols=True)
 
+    step, pending, k = start, None, cfg.train.steps_per_dispatch
+    end = cfg.train.steps if stop_at is None else max(start, min(stop_at, cfg.train.steps))
+    estimate = Estimate(desc, end, jax.default_backend())
+
     def consume(pending):
         step0, m = pending
         m = _host(m)
@@ -98,9 +104,10 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
             log.add(step0, m["loss"][r], m["fam_sum"][r], m["fam_count"][r])
         bar.update(m["loss"].shape[1])
         bar.set_postfix(loss=f"{np.mean([log.last_loss for log in logs]):.4f}", refresh=False)
+        line = estimate.update(step0 + m["loss"].shape[1])
+        if line and progress and lead:
+            tqdm.write(line, file=sys.stderr)
 
-    step, pending, k = start, None, cfg.train.steps_per_dispatch
-    end = cfg.train.steps if stop_at is None else max(start, min(stop_at, cfg.train.steps))
     stop = GracefulStop(enabled=jax.process_count() == 1)  # Ctrl-C: checkpoint, then return
     interrupted = None
     try:
@@ -134,6 +141,48 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
             "final_loss": [log.last_loss for log in logs] if num_runs > 1 else logs[0].last_loss,
             "n_params": n_params, "n_devices": jax.device_count(),
             "wall_s": time.perf_counter() - t0}
+
+
+class Estimate:
+    """The training time left, measured once: steps per second over the chunks after the first
+    (which includes compilation), reported as one line when more than a minute is left, with
+    a warning past 30 minutes on a CPU."""
+
+    CPU_WARN_S = 1800.0
+
+    def __init__(self, name: str, end: int, backend: str, min_s: float = 2.0,
+                 clock: Callable[[], float] = time.perf_counter):
+        self.name, self.end, self.backend, self.min_s, self.clock = name, end, backend, min_s, clock
+        self.first: tuple[float, int] | None = None
+        self.done = False
+
+    def update(self, step: int) -> str | None:
+        """Called when the metrics of the chunk ending at `step` arrive; the line, once."""
+        now = self.clock()
+        if self.done:
+            return None
+        if self.first is None:
+            self.first = (now, step)
+            return None
+        t1, s1 = self.first
+        if now - t1 < self.min_s and step < self.end:
+            return None
+        self.done = True
+        rate = (step - s1) / max(now - t1, 1e-9)
+        left_s = (self.end - step) / rate
+        if left_s < 60:
+            return None
+        line = (f"{self.name}: {rate:.3g} steps/s on this {self.backend}; the remaining "
+                f"{self.end - step:,} steps take about {_duration(left_s)}")
+        if self.backend == "cpu" and left_s > self.CPU_WARN_S:
+            line += (". Warning: long for a CPU; the same command on a GPU or TPU is far faster "
+                     "(README: Running on GPU, TPU and clusters), or train fewer steps with "
+                     "--set train.steps=N")
+        return line
+
+
+def _duration(s: float) -> str:
+    return f"{s / 60:.0f} min" if s < 5400 else f"{s / 3600:.1f} h"
 
 
 @jax.jit
