@@ -20,6 +20,7 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
 
 from icl_ood import results
 
@@ -37,7 +38,8 @@ STYLE = {  # predictor -> (legend label, color, line style, width)
 RC = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7,
       "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
       "axes.spines.right": False, "figure.dpi": 150, "savefig.bbox": "tight"}
-FLOOR = 1e-4  # log axes: errors below this are drawn at it
+FLOOR = 1e-4  # log axes: errors below this are drawn at it, marked with a triangle
+FLOOR_LABEL = f"below {FLOOR:g} (drawn at {FLOOR:g})"
 
 
 # ------------------------------------------------------------------------------------ loading
@@ -70,6 +72,11 @@ def _line(ax, x, y, lo, hi, predictor: str, label: bool = True, faint: bool = Fa
             alpha=0.55 if faint else 1.0, label=name if label and not faint else None)
     if not faint:
         ax.fill_between(x, clip(lo, FLOOR), clip(hi, FLOOR), color=color, alpha=0.15, lw=0)
+        below = np.asarray(y) < FLOOR
+        if below.any():  # so a curve on the floor is not read as a value of 1e-4
+            ax.plot(np.asarray(x)[below], np.full(int(below.sum()), FLOOR), ls="none",
+                    marker="v", ms=3.5, color=color, clip_on=False, zorder=5,
+                    label=FLOOR_LABEL if label else None)
 
 
 def _save(fig, out: Path, name: str) -> list[Path]:
@@ -92,9 +99,13 @@ def _legend(fig, axes) -> None:
             if lab not in handles:
                 handles[lab] = h
                 labels.append(lab)
+    if FLOOR_LABEL in handles:  # one gray marker for every curve's floored points, last
+        labels.remove(FLOOR_LABEL)
+        labels.append(FLOOR_LABEL)
+        handles[FLOOR_LABEL] = Line2D([], [], ls="none", marker="v", ms=4, color="0.4")
     if handles:
         fig.legend([handles[lab] for lab in labels], labels, loc="lower center",
-                   ncol=min(len(labels), 5), bbox_to_anchor=(0.5, -0.01), frameon=False)
+                   ncol=min(len(labels), 6), bbox_to_anchor=(0.5, -0.01), frameon=False)
 
 
 def pretrained_on(dc: dict) -> list[str]:

@@ -280,3 +280,27 @@ def test_evaluate_with_other_options_writes_beside(out, tmp_path, capsys):
     assert {r["n_prompts"] for r in results.read_jsonl(run_dir / "eval/k.n64.jsonl")} == {64}
     assert results.read_manifest(run_dir / "eval/k.n64.jsonl")["inputs"]["options"][
         "n_prompts"] == 64
+
+
+def test_values_below_the_axis_floor_are_marked_and_named_in_the_legend():
+    """A curve's points below FLOOR get a triangle at the floor (none for a curve above it), and
+    the legend says once, last, what the triangles mean."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from icl_ood import figures
+
+    fig, axes = plt.subplots(1, 2)
+    k = np.arange(5.0)
+    for ax in axes:
+        figures._line(ax, k, np.array([1.0, 0.1, 1e-3, 1e-9, 0.0]), k * 0, k * 0 + 1,
+                      "bayes_mixture")
+    figures._line(axes[1], k, np.full(5, 0.5), k * 0, k * 0 + 1, "model")
+    marks = [ln for ln in axes[1].lines if ln.get_marker() == "v"]
+    assert len(marks) == 1 and marks[0].get_color() == figures.STYLE["bayes_mixture"][1]
+    assert list(marks[0].get_xdata()) == [3.0, 4.0]
+    assert list(marks[0].get_ydata()) == [figures.FLOOR] * 2
+    figures._legend(fig, axes)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["Bayes, pretraining prior", "Transformer", figures.FLOOR_LABEL]
+    plt.close(fig)
