@@ -105,7 +105,7 @@ def _legend(fig, axes) -> None:
         handles[FLOOR_LABEL] = Line2D([], [], ls="none", marker="v", ms=4, color="0.4")
     if handles:
         fig.legend([handles[lab] for lab in labels], labels, loc="lower center",
-                   ncol=min(len(labels), 6), bbox_to_anchor=(0.5, -0.01), frameon=False)
+                   ncol=min(len(labels), 7), bbox_to_anchor=(0.5, -0.01), frameon=False)
 
 
 def pretrained_on(dc: dict) -> list[str]:
