@@ -188,10 +188,11 @@ def test_interrupted_replicate_runs_no_later_stage_and_rerun_recomputes(tmp_path
 
 
 def test_figures_from_a_folder_without_results_refuses_and_touches_nothing(tmp_path, capsys):
-    """Scenario 2: figures/ood-demo (an older folder) holds experiment.json, report.md and
-    figures but no runs/: `figures --from` must not replace its report with a stub."""
+    """Scenario 2: a folder with experiment.json, report.md and figures but no runs/ (as the
+    older committed folders are): `figures --from` must not replace its report with a stub."""
     dest = tmp_path / "ood-demo"
     shutil.copytree(Path(__file__).resolve().parent.parent / "figures" / "ood-demo", dest)
+    shutil.rmtree(dest / "runs")
     before = contents(dest)
     capsys.readouterr()
     assert main(["figures", "--from", str(dest)]) == 2
