@@ -93,8 +93,9 @@ def test_cli_end_to_end(tmp_path):
 
 
 def test_time_estimate_after_compilation_once_with_a_cpu_warning_past_30_minutes():
-    """The estimate ignores the first chunk (compilation), waits for 2 s of timed chunks, is
-    given once, only when more than a minute is left, and warns on a CPU past 30 minutes."""
+    """The estimate skips the first two chunks (compilation, first executions), times 5 s of the
+    chunks after them, is given once, only when more than a minute is left, and warns on a CPU
+    past 30 minutes."""
     from icl_ood.train.loop import Estimate
 
     def run(end, backend, times_steps):
@@ -102,11 +103,12 @@ def test_time_estimate_after_compilation_once_with_a_cpu_warning_past_30_minutes
         est = Estimate("demo", end, backend, clock=lambda: next(clock))
         return [est.update(s) for _, s in times_steps]
 
-    chunks = [(10.0, 50), (11.0, 100), (12.5, 150), (14.0, 200)]  # 40 steps/s after compiling
+    # chunk 1 compiles, chunk 2 starts the clock, then 40 steps/s for 5 s
+    chunks = [(10.0, 50), (11.0, 100), (13.5, 200), (16.0, 300), (17.0, 340)]
     lines = run(100_000, "cpu", chunks)
-    assert lines[:2] == [None, None] and lines[3] is None  # once, after 2 s of timed chunks
-    assert lines[2].startswith("demo: 40 steps/s on this cpu; the remaining 99,850 steps take "
+    assert lines[:3] == [None, None, None] and lines[4] is None  # once, after 5 s
+    assert lines[3].startswith("demo: 40 steps/s on this cpu; the remaining 99,700 steps take "
                                "about 42 min. Warning: long for a CPU")
-    assert "Warning" not in run(100_000, "gpu", chunks)[2]
-    assert "Warning" not in run(60_000, "cpu", chunks)[2]  # 25 min left
-    assert run(2_000, "cpu", chunks)[2] is None  # 46 s left: nothing to say
+    assert "Warning" not in run(100_000, "gpu", chunks)[3]
+    assert "Warning" not in run(60_000, "cpu", chunks)[3]  # 25 min left
+    assert run(2_000, "cpu", chunks)[3] is None  # 43 s left: nothing to say

@@ -144,25 +144,28 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
 
 
 class Estimate:
-    """The training time left, measured once: steps per second over the chunks after the first
-    (which includes compilation), reported as one line when more than a minute is left, with
-    a warning past 30 minutes on a CPU."""
+    """The training time left, measured once: steps per second over `min_s` seconds of chunks
+    after the first `skip` (compilation and the slower first executions), reported as one line
+    when more than a minute is left, with a warning past 30 minutes on a CPU."""
 
     CPU_WARN_S = 1800.0
 
-    def __init__(self, name: str, end: int, backend: str, min_s: float = 2.0,
+    def __init__(self, name: str, end: int, backend: str, min_s: float = 5.0, skip: int = 2,
                  clock: Callable[[], float] = time.perf_counter):
         self.name, self.end, self.backend, self.min_s, self.clock = name, end, backend, min_s, clock
+        self.skip, self.seen = skip, 0
         self.first: tuple[float, int] | None = None
         self.done = False
 
     def update(self, step: int) -> str | None:
         """Called when the metrics of the chunk ending at `step` arrive; the line, once."""
         now = self.clock()
+        self.seen += 1
         if self.done:
             return None
         if self.first is None:
-            self.first = (now, step)
+            if self.seen >= self.skip:
+                self.first = (now, step)
             return None
         t1, s1 = self.first
         if now - t1 < self.min_s and step < self.end:
