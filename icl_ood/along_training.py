@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import platform
 import shutil
 import sys
 import time
@@ -140,14 +138,6 @@ def _pick(rows: list[dict], task: str, k: int, predictor: str = "model", metric:
     return math.nan
 
 
-def device_info() -> dict:
-    """Device kind, counts and versions for provenance."""
-    dev = jax.devices()[0]
-    return {"device": f"{dev.platform}: {dev.device_kind}", "n_devices": jax.device_count(),
-            "host": f"{platform.machine()}, {os.cpu_count()} CPU cores", "jax": jax.__version__,
-            "python": platform.python_version()}
-
-
 def run(cfg: Config, out: str | Path, run_dir: str | Path, *, budget_s: float = math.inf,
         n_prompts: int = 1280, every: int | None = None, seed: int = 0, t0: float | None = None,
         provenance: dict | None = None, reserve_s: float | None = None, quiet: bool = False,
@@ -181,7 +171,7 @@ def run(cfg: Config, out: str | Path, run_dir: str | Path, *, budget_s: float = 
     targets = log_steps(cfg.train.steps, every)
     prov = {"command": " ".join(["python", *sys.argv]), **(provenance or {}),
             "config": cfg.to_dict(), "commit": results.commit(),
-            **device_info(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            **results.machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "budget_s": budget_s if math.isfinite(budget_s) else None, "reserve_s": reserve_s,
             "n_prompts": n_prompts, "eval_seed": seed, "every": every, "planned_steps": targets,
             "run_dir": str(run_dir), "baselines": list(BASELINES), "versus": list(VERSUS),

@@ -74,8 +74,9 @@ CPU_DEVICES_HELP = ("on a CPU, split each batch over N devices of its cores (dat
 
 def cmd_train(args) -> int:
     """Prints one JSON summary, including "complete" (the run reached train.steps) and
-    final_loss: the loss of the last step trained or, when this invocation trained none (a
-    rerun of a finished run), the last loss logged in metrics.jsonl; null if none, never NaN.
+    final_loss: the loss of the last metrics.jsonl record (the mean batch loss of the last
+    train.log_every steps; the one definition the report and provenance use too), also for a
+    rerun of a finished run; null if none was logged, never NaN.
     Exit status: 0 done (or stopped by --stop-at); 2 invalid input (nothing written);
     1 training or file failure (diverged, no readable checkpoint, unwritable folder, full disk:
     the last good checkpoint is kept); 130 (SIGINT, Ctrl-C) or 143 (SIGTERM): stopped at the
@@ -257,9 +258,18 @@ def cmd_replicate(args) -> int:
 
 
 def cmd_figures(args) -> int:
-    """Redraws figures and report.md from saved results only; refuses (exit 2, one line,
-    nothing touched) if the folder lacks complete results."""
+    """Redraws figures and report.md of a replicate folder (--from), or the figures of a plain
+    run (--run), from saved results only; refuses (exit 2, one line, nothing touched) if the
+    folder lacks complete results."""
     from icl_ood import figures, report
+    if args.run_dir:
+        try:
+            paths = figures.draw_run(args.run_dir, force=args.force)
+        except ResultsError as e:
+            print(f"icl-ood: error: --run {e}", file=sys.stderr)
+            return 2
+        print(f"{len(paths)} figure files in {Path(args.run_dir) / 'figures'}")
+        return 0
     out = Path(args.from_dir)
     try:
         paths = figures.draw_all(out, force=args.force)
@@ -446,7 +456,11 @@ def _main(argv: list[str] | None = None) -> int:
     c.set_defaults(fn=cmd_config)
 
     f = sub.add_parser("figures", help="redraw figures and report from saved results")
-    f.add_argument("--from", dest="from_dir", required=True, help="a replicate output folder")
+    src = f.add_mutually_exclusive_group(required=True)
+    src.add_argument("--from", dest="from_dir", help="a replicate output folder (figures and "
+                     "report.md)")
+    src.add_argument("--run", dest="run_dir", help="a plain run folder (`train`, `evaluate`): "
+                     "its training curves and evaluated sweeps into RUN/figures")
     f.add_argument("--force", action="store_true",
                    help="redraw even if the figures and report there were made from more "
                         "results or a later checkpoint")

@@ -27,8 +27,6 @@ training raises `Interrupted` (the CLI exits 130 or 143) and runs no later stage
 from __future__ import annotations
 
 import dataclasses
-import os
-import platform
 import sys
 import time
 from collections.abc import Mapping
@@ -438,15 +436,10 @@ def replicate(experiment: str = "demo", preset: str = "demo", out: str | Path | 
 
 def provenance(experiment: str, preset: str, overrides, cfgs: dict[str, Config]) -> dict:
     """Command, preset, commit, device and seeds of a replicate call."""
-    import jax
-    dev = jax.devices()[0]
     return {"command": " ".join(["icl-ood"] + sys.argv[1:]) if sys.argv[0].endswith("icl-ood")
             else f"icl-ood replicate --experiment {experiment} --preset {preset}"
             + "".join(f" --set {o}" for o in overrides),
             "experiment": experiment, "preset": preset, "overrides": list(overrides),
-            "commit": results.commit(), "device": f"{dev.platform}: {dev.device_kind}",
-            "n_devices": jax.device_count(), "host": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-            "jax": jax.__version__,
-            "python": platform.python_version(),
+            "commit": results.commit(), **results.machine(),
             "seeds": {n: c.train.seed for n, c in cfgs.items()},
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}

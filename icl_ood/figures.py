@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -35,7 +36,12 @@ STYLE = {  # predictor -> (legend label, color, line style, width)
     "lasso": ("Lasso", "tab:purple", "-.", 1.2),
     "relu_gd": ("2-layer ReLU net (GD)", "tab:brown", "-.", 1.2),
 }
-RC = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7,
+# Sizes for print: a figure is at most a two-column text width wide, a single-column one a
+# column wide, so it is printed at its own size and every font stays >= 7 pt.
+TEXT_W, COLUMN_W = 6.75, 3.25  # inches (e.g. ICML's text and column widths)
+MIN_PT = 7
+RC = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "legend.fontsize": 7,
+      "xtick.labelsize": 7, "ytick.labelsize": 7, "figure.titlesize": 8,
       "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
       "axes.spines.right": False, "figure.dpi": 150, "savefig.bbox": "tight"}
 FLOOR = 1e-4  # log axes: errors below this are drawn at it, marked with a triangle
@@ -79,6 +85,23 @@ def _line(ax, x, y, lo, hi, predictor: str, label: bool = True, faint: bool = Fa
                     label=FLOOR_LABEL if label else None)
 
 
+def _size(ncols: int, panel_w: float, height: float) -> tuple[float, float]:
+    """(width, height) in inches: ncols panels of panel_w, between a column and a text width."""
+    return min(TEXT_W, max(COLUMN_W, ncols * panel_w)), height
+
+
+def _suptitle(fig, text: str, **kw) -> None:
+    """The figure's title, wrapped to its width (8 pt: ~0.065 in per character)."""
+    width = int(fig.get_figwidth() / 0.065)
+    fig.suptitle("\n".join(textwrap.fill(part, width) for part in text.split("\n")), **kw)
+
+
+def _title(ax, text: str) -> None:
+    """A panel's title, each line wrapped to the panel's width (7 pt: ~0.055 in a character)."""
+    width = max(12, int(ax.get_position().width * ax.figure.get_figwidth() / 0.055))
+    ax.set_title("\n".join(textwrap.fill(ln, width) for ln in text.split("\n")))
+
+
 def _save(fig, out: Path, name: str) -> list[Path]:
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
     try:
@@ -104,8 +127,12 @@ def _legend(fig, axes) -> None:
         labels.append(FLOOR_LABEL)
         handles[FLOOR_LABEL] = Line2D([], [], ls="none", marker="v", ms=4, color="0.4")
     if handles:
-        fig.legend([handles[lab] for lab in labels], labels, loc="lower center",
-                   ncol=min(len(labels), 7), bbox_to_anchor=(0.5, -0.01), frameon=False)
+        # as many columns as the widest entry allows at the figure's width (7 pt: ~0.055 in per
+        # character, ~0.5 in for the handle and padding)
+        widest = max(len(lab) for lab in labels) * 0.055 + 0.5
+        ncol = max(1, min(len(labels), int(fig.get_figwidth() // widest)))
+        fig.legend([handles[lab] for lab in labels], labels, loc="upper center", ncol=ncol,
+                   bbox_to_anchor=(0.5, 0.0), frameon=False)
 
 
 def pretrained_on(dc: dict) -> list[str]:
@@ -171,7 +198,7 @@ def fig_error_vs_k(data, out: Path) -> list[Path]:
         return []
     a_show = (1.0, 0.8, 0.5, 0.2, 0.0)
     f1, f2 = data["experiment"]["mix"]
-    fig, axes = plt.subplots(len(runs), len(a_show), figsize=(2.1 * len(a_show), 1.9 * len(runs)),
+    fig, axes = plt.subplots(len(runs), len(a_show), figsize=_size(len(a_show), 1.35, 1.5 * len(runs) + 0.3),
                              squeeze=False, sharex=True, sharey=True)
     for i, run in enumerate(runs):
         for j, a in enumerate(a_show):
@@ -185,13 +212,12 @@ def fig_error_vs_k(data, out: Path) -> list[Path]:
             if i == 0:
                 ax.set_title(f"a = {a:g}" + {1.0: f" (pure {f1})", 0.0: f" (pure {f2})"}.get(a, ""))
             if j == 0:
-                ax.set_ylabel(f"{run['label']}\nnormalized sq. error", fontsize=7)
-            if i == len(runs) - 1:
-                ax.set_xlabel("k (in-context examples)")
+                ax.set_ylabel(textwrap.fill(run["label"], 24) + "\nnormalized sq. error")
+    fig.supxlabel("k (in-context examples)", y=0.02)
     _legend(fig, axes)
-    fig.suptitle(f"Error vs number of in-context examples on f = a*{f1} + (1-a)*{f2} "
+    _suptitle(fig, f"Error vs number of in-context examples on f = a*{f1} + (1-a)*{f2} "
                  "(bands: 90% bootstrap intervals)", y=1.0)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.tight_layout()
     return _save(fig, out, "1_error_vs_k")
 
 
@@ -202,7 +228,7 @@ def _at_k_grid(data, sweep: str, by: str, preds: tuple[str, ...], xlabel: str, t
     if not runs:
         return None
     ks = _fixed_ks(runs[0])
-    fig, axes = plt.subplots(len(ks), len(runs), figsize=(max(3.0 * len(runs), 4.5), 2.1 * len(ks)),
+    fig, axes = plt.subplots(len(ks), len(runs), figsize=_size(len(runs), 2.2, 1.5 * len(ks) + 0.4),
                              squeeze=False, sharex=True, sharey=True)
     for j, run in enumerate(runs):
         for i, k in enumerate(ks):
@@ -216,14 +242,14 @@ def _at_k_grid(data, sweep: str, by: str, preds: tuple[str, ...], xlabel: str, t
             ax.set_yscale("log")
             ax.set_ylim(FLOOR, 3)
             if i == 0:
-                ax.set_title(run["label"])
+                _title(ax, run["label"])
             if j == 0:
                 ax.set_ylabel(f"k = {k}\nnormalized sq. error")
             if i == len(ks) - 1:
                 ax.set_xlabel(xlabel)
     _legend(fig, axes)
-    fig.suptitle(title, y=1.0)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    _suptitle(fig, title, y=1.0)
+    fig.tight_layout()
     return fig
 
 
@@ -256,8 +282,9 @@ def fig_freq(data, out: Path) -> list[Path]:
     """3. Normalized error at fixed k vs sinusoid frequency, training range shaded."""
     fig = _at_k_grid(data, "freq", "freq", ("model", "bayes_mixture", "sin_ls_known",
                                              "least_squares"),
-                     "angular frequency w of A sin(w x + phase)",
-                     "Frequency sweep: error on pure sinusoids vs frequency",
+                     "frequency w",
+                     "Frequency sweep: error on pure sinusoids A sin(w x + phase) vs their "
+                     "angular frequency w",
                      decorate=_shade_training_freq)
     return [] if fig is None else _save(fig, out, "3_frequency_sweep")
 
@@ -271,7 +298,7 @@ def fig_examples(data, out: Path) -> list[Path]:
         if not exs:
             continue
         ks = sorted({int(k) for e in exs for k in e["k"]})
-        fig, axes = plt.subplots(len(ks), len(exs), figsize=(2.3 * len(exs), 2.0 * len(ks)),
+        fig, axes = plt.subplots(len(ks), len(exs), figsize=_size(len(exs), 1.7, 1.35 * len(ks) + 0.4),
                                  squeeze=False, sharex=True)
         for j, e in enumerate(exs):
             for i, k in enumerate(ks):
@@ -285,17 +312,19 @@ def fig_examples(data, out: Path) -> list[Path]:
                 lim = 1.5 * max(np.abs(e["truth"]).max(), 0.5)
                 ax.set_ylim(-lim, lim)
                 if i == 0:
-                    ax.set_title(e["task"] + ("" if e["a"] is None else
-                                              f" ({e['a']:g}*{mix[0]} + {1 - e['a']:g}*{mix[1]})"
-                                              if e["family"] == "convex" else ""), fontsize=7)
+                    ax.set_title(re.sub(r"\s*=\s*", " = ", e["task"]))
                 if j == 0:
                     ax.set_ylabel(f"k = {k}\ny")
                 if i == len(ks) - 1:
                     ax.set_xlabel("x")
         _legend(fig, axes)
-        fig.suptitle(f"Example prompts, {run['label']}: predictions across x given the first k "
-                     "points", y=1.0)
-        fig.tight_layout(rect=(0, 0.06, 1, 1))
+        keys = [f"a: f = a*{mix[0]} + (1-a)*{mix[1]}" if any(e["family"] == "convex" for e in exs)
+                else "", "w: sinusoid frequency" if any(e["task"].startswith("w") for e in exs)
+                else ""]
+        keys = "; ".join(filter(None, keys))
+        _suptitle(fig, f"Example prompts, {run['label']}: predictions across x given the first k "
+                  "points" + (f" ({keys})" if keys else ""), y=1.0)
+        fig.tight_layout()
         paths += _save(fig, out, f"4_examples_{run['name']}")
     return paths
 
@@ -310,25 +339,27 @@ def fig_selection(data, out: Path) -> list[Path]:
     groups = seed_groups(runs)
     fams = max(len(r["config"]["data"]["families"]) for r in runs)
     fig, axes = plt.subplots(1 + fams, len(groups),
-                             figsize=(max(2.4 * len(groups), 4.5), 1.9 * (1 + fams)),
+                             figsize=_size(len(groups), 1.9, 1.4 * (1 + fams) + 0.4),
                              squeeze=False, sharex=True)
     for j, (title, members) in enumerate(groups):
         run = members[0]
         dc = run["config"]["data"]
         ax = axes[0, j]
-        ax.set_title(title, fontsize=7)
+        _title(ax, title)
         w = run["weights"].get("k", [])
         for c, fam in enumerate(dc["families"]):
             sel = sorted((r for r in w if r["task"] == fam and r["component"] == fam),
                          key=lambda r: r["k"])
             if sel:
                 k = np.array([r["k"] for r in sel])
-                ax.plot(k, [r["weight"] for r in sel], color=f"C{c}", label=f"task: {fam}")
+                # own dash and width per family: curves that coincide (at 1) stay visible
+                ax.plot(k, [r["weight"] for r in sel], color=f"C{c}", ls=("-", "--", ":")[c % 3],
+                        lw=2.2 - 0.6 * (c % 3), label=f"task: {fam}")
                 ax.fill_between(k, [r["lower"] for r in sel], [r["upper"] for r in sel],
                                 color=f"C{c}", alpha=0.15, lw=0)
         if not w:
             ax.text(0.5, 0.5, "no Bayes posterior weights saved",
-                    ha="center", va="center", transform=ax.transAxes, fontsize=7)
+                    ha="center", va="center", transform=ax.transAxes)
         ax.set_ylim(-0.02, 1.02)
         ax.legend(loc="lower right", frameon=False)
         if j == 0:
@@ -340,13 +371,14 @@ def fig_selection(data, out: Path) -> list[Path]:
                         series, task=fam)
             ax.set_yscale("log")
             ax.set_ylim(FLOOR, 3)
-            ax.set_ylabel(f"task: {fam}, weight {dc['weights'][i - 1]:g}\nnormalized sq. error",
-                          fontsize=7)
-        axes[-1, j].set_xlabel("k (in-context examples)")
+            _title(ax, f"task {fam} (weight {dc['weights'][i - 1]:g})")
+            if j == 0:
+                ax.set_ylabel("normalized sq. error")
+    fig.supxlabel("k (in-context examples)", y=0.02)
     _legend(fig, axes[1:])
-    fig.suptitle("Model selection: posterior family weight vs k, and the error on each "
-                 "pretraining family" + _seeds_note(groups), y=1.0)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    _suptitle(fig, "Model selection: posterior family weight vs k, and the error on each "
+              "pretraining family (weight: its share of pretraining)" + _seeds_note(groups), y=1.0)
+    fig.tight_layout()
     return _save(fig, out, "5_model_selection")
 
 
@@ -372,8 +404,8 @@ def fig_selection_cost(data, out: Path) -> list[Path]:
         return []
     fams = list(dict.fromkeys(f for r in runs for f in r["config"]["data"]["families"]))
     groups = seed_groups(runs)
-    fig, axes = plt.subplots(len(fams), len(groups), figsize=(max(2.4 * len(groups), 4.5),
-                                                             2.0 * len(fams)),
+    fig, axes = plt.subplots(len(fams), len(groups), figsize=_size(len(groups), 1.9,
+                                                       1.6 * len(fams) + 0.6),
                              squeeze=False, sharex=True, sharey=True)
     for j, (title, members) in enumerate(groups):
         dc = members[0]["config"]["data"]
@@ -383,19 +415,16 @@ def fig_selection_cost(data, out: Path) -> list[Path]:
             _seed_lines(ax, members, COST_PRED, excess_series, task=fam)
             ax.set_yscale("log")
             ax.set_ylim(FLOOR, 3)
-            if i == 0:
-                ax.set_title(title, fontsize=7)
+            _title(ax, (f"{title}\n" if i == 0 else "")
+                         + f"task {fam} (weight {wts.get(fam, 0):g})")
             if j == 0:
-                ax.set_ylabel(f"task: {fam}\nerror − family oracle's", fontsize=7)
-            ax.text(0.97, 0.95, f"pretraining weight {wts.get(fam, 0):g}", ha="right",
-                    va="top", transform=ax.transAxes, fontsize=6)
-            if i == len(fams) - 1:
-                ax.set_xlabel("k (in-context examples)")
+                ax.set_ylabel("error − oracle's")
+    fig.supxlabel("k (in-context examples)", y=0.02)
     _legend(fig, axes)
-    fig.suptitle("Cost of model selection: normalized error minus that of the Bayes predictor "
-                 f"that knows the prompt's family\n(paired 90% intervals; values <= {FLOOR:g} "
-                 f"drawn at {FLOOR:g})" + _seeds_note(groups), y=1.02)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    _suptitle(fig, "Cost of model selection: normalized error minus that of the Bayes predictor "
+              "that knows the prompt's family (paired 90% intervals; weight: the family's share "
+              "of pretraining)" + _seeds_note(groups), y=1.02)
+    fig.tight_layout()
     return _save(fig, out, "7_selection_cost")
 
 
@@ -409,7 +438,7 @@ def fig_slope(data, out: Path) -> list[Path]:
     if not runs:
         return []
     ks = [k for k in SLOPE_KS if k <= _kmax(runs[0])]
-    fig, axes = plt.subplots(2, len(runs) * len(ks), figsize=(2.3 * len(runs) * len(ks), 4.2),
+    fig, axes = plt.subplots(2, len(runs) * len(ks), figsize=_size(len(runs) * len(ks), 1.6, 3.6),
                              squeeze=False, sharex=True)
     for j, run in enumerate(runs):
         fams = run["config"]["data"]["families"]
@@ -426,7 +455,7 @@ def fig_slope(data, out: Path) -> list[Path]:
                     ax.fill_between(x, [r["lower"] for r in sel], [r["upper"] for r in sel],
                                     color=f"C{c}", alpha=0.15, lw=0)
             ax.set_ylim(-0.02, 1.02)
-            ax.set_title(f"{run['label']}\nk = {k}" if i == 0 else f"k = {k}", fontsize=7)
+            _title(ax, f"{run['label']}\nk = {k}" if i == 0 else f"k = {k}")
             if col == 0:
                 ax.set_ylabel("Bayes posterior weight\n(mean over prompts)")
             ax = axes[1, col]
@@ -440,9 +469,9 @@ def fig_slope(data, out: Path) -> list[Path]:
             if col == 0:
                 ax.set_ylabel("normalized sq. error\n(task prior Bayes: the noise)")
     _legend(fig, axes)
-    fig.suptitle("Test functions A sin(w x) + m x (the pretraining sine plus a line): Bayes "
+    _suptitle(fig, "Test functions A sin(w x) + m x (the pretraining sine plus a line): Bayes "
                  "posterior over the pretraining families, and the error, vs slope m", y=1.0)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.tight_layout()
     return _save(fig, out, "8_slope_sweep")
 
 
@@ -453,26 +482,32 @@ def fig_training(data, out: Path) -> list[Path]:
     if not runs:
         return []
     groups = seed_groups(runs)
-    fig, axes = plt.subplots(1, len(groups), figsize=(max(2.6 * len(groups), 4.5), 2.3),
+    fams = list(dict.fromkeys(f for r in runs for f in pretrained_on(r["config"]["data"])))
+    ncol = min(len(groups), 4)
+    nrow = -(-len(groups) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=_size(ncol, 2.0, 1.6 * nrow + 0.5),
                              squeeze=False, sharey=True)
+    for ax in axes.ravel()[len(groups):]:
+        ax.set_visible(False)
     for j, (title, members) in enumerate(groups):
-        ax = axes[0, j]
+        ax = axes.ravel()[j]
         for s, run in enumerate(members):
             m = run["metrics"]
             step = [r["step"] for r in m]
             kw = {"alpha": 0.5, "lw": 0.6, "label": None} if s else {}
             ax.plot(step, [r["loss"] for r in m], color="black",
                     **({"lw": 1.5, "label": "all prompts"} | kw))
-            for c, fam in enumerate(pretrained_on(run["config"]["data"])):
+            for fam in pretrained_on(run["config"]["data"]):
                 ax.plot(step, [r["loss_per_family"].get(fam) or np.nan for r in m],
-                        color=f"C{c}", **({"lw": 1, "label": fam} | kw))
+                        color=f"C{fams.index(fam)}", **({"lw": 1, "label": f"{fam} prompts"} | kw))
         ax.set_yscale("log")
-        ax.set_title(title, fontsize=7)
-        ax.set_xlabel("training step")
-        ax.legend(frameon=False)
-        if j == 0:
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        _title(ax, title)
+        if j % ncol == 0:
             ax.set_ylabel("training loss\n(raw sq. error, mean over k)")
-    fig.suptitle("Training curves" + _seeds_note(groups), y=1.02)
+    fig.supxlabel("training step", y=0.02)
+    _legend(fig, axes)
+    _suptitle(fig, "Training curves" + _seeds_note(groups), y=1.02)
     fig.tight_layout()
     return _save(fig, out, "6_training_curves")
 
@@ -487,8 +522,19 @@ def draw_all(out: str | Path, force: bool = False) -> list[Path]:
 
     ResultsError (nothing drawn) if the results are missing or incomplete, or if the figures
     there were drawn from more results or a later checkpoint (unless `force`)."""
-    out = Path(out)
-    data = load(out)
+    return draw(load(out), Path(out), force)
+
+
+def draw_run(run_dir: str | Path, force: bool = False) -> list[Path]:
+    """The figures of a plain run folder (`icl-ood train`, `icl-ood evaluate`) into
+    run_dir/figures: training curves and every sweep it has evaluated (latest checkpoint, most
+    prompts; `results.load_run`)."""
+    return draw(results.load_run(run_dir), Path(run_dir), force)
+
+
+def draw(data: dict, out: Path, force: bool = False) -> list[Path]:
+    """Every figure `data` (from `results.load` or `load_run`) has into out/figures, then its
+    manifest; refuses to replace figures drawn from more results or a later checkpoint."""
     rank = [len(data["inputs"]), data["step"]]
     results.check_replace(out / "figures", rank, force=force, what="figures")
     paths = []

@@ -19,16 +19,47 @@ NAMES = {"model": "Transformer", "model_no_hint": "Transformer, no hint",
          "sin_ls_known": "sinusoid LS (w known)", "lasso": "Lasso", "relu_gd": "ReLU net (GD)"}
 
 
-def _val(rows, predictor, k, **match) -> float | None:
+DEFINITIONS = {
+    "model": "the trained model's prediction of y_k from the k pairs before it and x_k.",
+    "bayes_mixture": "the posterior mean under the model's pretraining distribution (its "
+                     "families, their priors and mixture weights, its label noise): what ideal "
+                     "model selection among the pretraining families predicts.",
+    "task_bayes": "the posterior mean under the test task's own distribution (for f = a*f1 + "
+                  "(1-a)*f2, the prior of that combination): the lowest error any predictor can "
+                  "reach on the task; what generalizing to the task would track.",
+    "least_squares": "minimum-norm least squares on x (Garg et al.).",
+    "sin_ls_known": "least squares on [sin(w x), cos(w x)] with the task's true w.",
+    "lasso": "Lasso on x (alpha 0.01, solved exactly).",
+    "relu_gd": "a 2-layer ReLU network fit by gradient descent to the k pairs (Garg et al.).",
+    "model_no_hint": "the hinted model with the family hint left out.",
+    "model_wrong_hint": "the hinted model given another family's hint.",
+}
+
+
+def _row(rows, predictor, k, **match) -> dict | None:
     for r in rows:
         if r["predictor"] == predictor and r["k"] == k and all(r.get(f) == v
                                                                 for f, v in match.items()):
-            return r["normalized"]
+            return r
     return None
+
+
+def _val(rows, predictor, k, **match) -> float | None:
+    r = _row(rows, predictor, k, **match)
+    return None if r is None else r["normalized"]
 
 
 def _f(v: float | None) -> str:
     return "–" if v is None else (f"{v:.3f}" if v >= 1e-3 else f"{v:.1e}")
+
+
+def _ci(r: dict | None) -> str:
+    """A table cell: the normalized error and its 90% bootstrap interval."""
+    if r is None:
+        return "–"
+    if r.get("norm_lower") is None:
+        return _f(r["normalized"])
+    return f"{_f(r['normalized'])} [{_f(r['norm_lower'])}, {_f(r['norm_upper'])}]"
 
 
 def _table(header: list[str], lines: list[list[str]]) -> list[str]:
@@ -36,45 +67,62 @@ def _table(header: list[str], lines: list[list[str]]) -> list[str]:
         ["| " + " | ".join(ln) + " |" for ln in lines]
 
 
-def _closer(rows, k: int, a_vals) -> tuple[str, float, float]:
-    """Which reference the model's error tracks over interior a at k: mean |log10 ratio|."""
-    d_b, d_o = [], []
+def report_ks(kmax: int, wanted=(5, 10, 20)) -> list[int]:
+    """The k columns of a table: `wanted` up to kmax, then kmax, each once."""
+    return list(dict.fromkeys([k for k in wanted if k <= kmax] + [kmax]))
+
+
+TRACKS = 0.18  # |log10 ratio| below this (a factor of 1.5) counts as tracking a yardstick
+
+
+def compare_sentence(rows, k: int, a_vals) -> str:
+    """How the model's error at k compares with the two Bayes predictors over the interior a:
+    geometric-mean ratios (errors floored at FLOOR), and a verdict computed from them."""
+    lr_b, lr_o = [], []
     for a in a_vals:
         m, b, o = (_val(rows, p, k, a=a) for p in ("model", "bayes_mixture", "task_bayes"))
         if None in (m, b, o):
             continue
         lm, lb, lo = (np.log10(max(v, FLOOR)) for v in (m, b, o))
-        d_b.append(abs(lm - lb))
-        d_o.append(abs(lm - lo))
-    if not d_b:
-        return "neither (missing baselines)", np.nan, np.nan
-    db, do = float(np.mean(d_b)), float(np.mean(d_o))
-    return ("the Bayes predictor of its pretraining prior" if db < do
-            else "the Bayes predictor of the task's own prior"), db, do
+        lr_b.append(lm - lb)
+        lr_o.append(lm - lo)
+    if not lr_b:
+        return (f"At k = {k} the Bayes predictors are missing, so the Transformer is compared "
+                "with neither.")
+    rb, ro = float(np.mean(lr_b)), float(np.mean(lr_o))
+    near = [name for name, r in (("the Bayes predictor of its pretraining prior", rb),
+                                 ("the Bayes predictor of the task's own prior", ro))
+            if abs(r) < TRACKS]
+    if len(near) == 2:
+        verdict = "it tracks both (they nearly coincide here)"
+    elif near:
+        verdict = f"it tracks {near[0]}"
+    elif rb < 0 and ro < 0:
+        verdict = "it lies below both"
+    elif rb > 0 and ro > 0:
+        verdict = "it lies above both, tracking neither"
+    else:
+        verdict = "it lies between them, tracking neither"
+    return (f"At k = {k}, over the mixtures 0 < a < 1, the Transformer's error is on average "
+            f"{10 ** rb:.2g}x that of the Bayes predictor of its pretraining prior and "
+            f"{10 ** ro:.2g}x that of the Bayes predictor of the task's own prior (geometric "
+            f"means, errors floored at {FLOOR:g}; within a factor {10 ** TRACKS:.1f} counts as "
+            f"tracking): {verdict}.")
 
 
 def convex_section(run, mix) -> list[str]:
     rows = run["rows"]["convex"]
-    kmax = run["config"]["data"]["n_points"] - 1
-    ks = [k for k in (5, 10, 20, kmax) if k <= kmax]
+    ks = report_ks(run["config"]["data"]["n_points"] - 1)
     lines = []
     for a in (1.0, 0.5, 0.0):
         for p in ("model", "bayes_mixture", "task_bayes"):
-            lines.append([f"{a:g}", NAMES[p]] + [_f(_val(rows, p, k, a=a)) for k in ks])
+            lines.append([f"{a:g}", NAMES[p]] + [_ci(_row(rows, p, k, a=a)) for k in ks])
     out = [(f"Normalized error on f = a*{mix[0]} + (1-a)*{mix[1]} "
-           f"({rows[0]['n_prompts']} prompts per a):"), ""]
+           f"({rows[0]['n_prompts']} prompts per a; [90% bootstrap interval]):"), ""]
     out += _table(["a", "predictor"] + [f"k={k}" for k in ks], lines)
     interior = sorted({r["a"] for r in rows if 0 < r["a"] < 1})
-    for k in (min(10, kmax), kmax):
-        who, db, do = _closer(rows, k, interior)
-        m_mid, b_mid, o_mid = (_val(rows, p, k, a=0.5)
-                               for p in ("model", "bayes_mixture", "task_bayes"))
-        side = "" if None in (m_mid, b_mid) else (
-            f", {'below' if m_mid < b_mid else 'above'} the Bayes predictor's {_f(b_mid)}")
-        out += ["", (f"At k = {k}, over the mixtures 0 < a < 1 the Transformer's error tracks "
-                     f"{who} (mean |log10 ratio|, errors floored at {FLOOR:g}: {db:.2f} to Bayes, "
-                     f"{do:.2f} to the oracle); at a = 0.5 it is {_f(m_mid)}{side}, "
-                     f"where the oracle reaches {_f(o_mid)}.")]
+    for k in dict.fromkeys((min(10, ks[-1]), ks[-1])):
+        out += ["", compare_sentence(rows, k, interior)]
     return out
 
 
@@ -83,19 +131,24 @@ def freq_section(run) -> list[str]:
     kmax = run["config"]["data"]["n_points"] - 1
     freqs = sorted({r["freq"] for r in rows})
     k = kmax
-    lines = [[f"{w:g}"] + [_f(_val(rows, p, k, freq=w)) for p in
+    lines = [[f"{w:g}"] + [_ci(_row(rows, p, k, freq=w)) for p in
                            ("model", "bayes_mixture", "sin_ls_known")] for w in freqs]
     dc = run["config"]["data"]
     lo, hi = sin_freq_range(dc)
     inside = [_val(rows, "model", k, freq=w) for w in freqs if lo <= w <= hi]
     outside = [(w, _val(rows, "model", k, freq=w)) for w in freqs if not lo <= w <= hi]
-    out = [f"Normalized error on pure sinusoids A sin(w x + phase) at k = {k}:", ""]
+    out = [(f"Normalized error on pure sinusoids A sin(w x + phase) at k = {k} "
+           "([90% bootstrap interval]):"), ""]
     out += _table(["w", NAMES["model"], NAMES["bayes_mixture"], NAMES["sin_ls_known"]], lines)
     if "sinusoid" in pretrained_on(dc) and inside and outside:
         worst = max(outside, key=lambda t: t[1])
-        out += ["", (f"Pretraining frequencies w in [{lo:g}, {hi:g}]: the Transformer's error there "
-                f"is {_f(max(inside))} at most; outside it rises to {_f(worst[1])} (w = {worst[0]:g}), "
-                "while least squares on sinusoid features with w known stays near 0.")]
+        known = [_val(rows, "sin_ls_known", k, freq=w) for w in freqs]
+        known = [v for v in known if v is not None]
+        span = f"w = {lo:g}" if hi == lo else f"w in [{lo:g}, {hi:g}]"
+        out += ["", (f"Pretraining frequencies {span}: the Transformer's error there "
+                f"is {_f(max(inside))} at most; outside it rises to {_f(worst[1])} (w = {worst[0]:g})"
+                + (f", while least squares on sinusoid features with w known stays at or below "
+                   f"{_f(max(known))}." if known else "."))]
     return out
 
 
@@ -107,11 +160,13 @@ def selection_section(run) -> list[str]:
         sel = sorted((r for r in w if r["task"] == fam and r["component"] == fam),
                      key=lambda r: r["k"])
         k90 = next((r["k"] for r in sel if r["weight"] >= 0.9), None)
+        kmax = dc["n_points"] - 1
         m = _val(run["rows"]["k"], "model", 10, task=fam)
         b = _val(run["rows"]["k"], "bayes_mixture", 10, task=fam)
         if sel:
-            out.append(f"- task {fam} (pretraining weight {wt:g}): the Bayes posterior puts >= 0.9 "
-                       f"on the true family from k = {k90 if k90 is not None else '> max k'}; at "
+            when = (f"puts >= 0.9 on the true family from k = {k90}" if k90 is not None else
+                    f"stays below 0.9 on the true family up to k = {kmax}")
+            out.append(f"- task {fam} (pretraining weight {wt:g}): the Bayes posterior {when}; at "
                        f"k = 10 the Transformer's error is {_f(m)}, Bayes {_f(b)}.")
         else:
             out.append(f"- task {fam} (pretraining weight {wt:g}): Bayes not applicable; at k = 10 "
@@ -160,10 +215,10 @@ def cost_section(run) -> list[str]:
         for p in preds:
             if (fam, p, ks[0]) in by:
                 lines.append([fam, NAMES.get(p, p)] + [
-                    _g(by[(fam, p, k)]["norm_excess"]) if (fam, p, k) in by else "–" for k in ks])
+                    _gci(by[(fam, p, k)]) if (fam, p, k) in by else "–" for k in ks])
     head = ("Cost of model selection (normalized error minus that of the Bayes predictor that "
-            "knows the prompt's family, paired on the same prompts; Bayes (pretraining prior) "
-            "is what ideal model selection pays):")
+            "knows the prompt's family, paired on the same prompts [90% interval]; Bayes "
+            "(pretraining prior) is what ideal model selection pays):")
     return [head, ""] + \
         _table(["task", "predictor"] + [f"k = {k}" for k in ks], lines)
 
@@ -171,6 +226,20 @@ def cost_section(run) -> list[str]:
 def _g(v: float) -> str:
     """A signed excess error (small negative values: the oracle's own sampling noise)."""
     return f"{v:.3f}" if abs(v) >= 1e-3 else f"{v:.1e}"
+
+
+def _gci(r: dict) -> str:
+    """A cost cell: the excess error and its paired 90% interval."""
+    if r.get("norm_excess_lower") is None:
+        return _g(r["norm_excess"])
+    return f"{_g(r['norm_excess'])} [{_g(r['norm_excess_lower'])}, {_g(r['norm_excess_upper'])}]"
+
+
+def _machine(prov: dict) -> str:
+    """The device and host of a provenance record (older records: "cpu: cpu" for a CPU)."""
+    plat, _, kind = prov.get("device", "?").partition(": ")
+    dev = plat if not kind or kind.lower() == plat else f"{plat}: {kind}"
+    return dev + (f" ({prov['host']})" if prov.get("host") else "")
 
 
 def _summary(doc: str | None) -> str:
@@ -194,10 +263,16 @@ def write(out: str | Path, force: bool = False) -> Path:
              _summary(exp["doc"]), "",
              (f"Command: `{prov.get('command', '?')}` · commit {prov.get('commit', '?')} · "
               f"results computed at commit {', '.join(commits)} · "
-             f"device {prov.get('device', '?')} · seeds {prov.get('seeds', '?')} · "
+             f"device {_machine(prov)} · seeds "
+             f"{', '.join(f'{n} {v}' for n, v in prov.get('seeds', {}).items()) or '?'} · "
              f"stage wall times (s): {json.dumps({k: v['wall_s'] for k, v in prov.get('stages', {}).items()})}"),
-             "", ("Errors are normalized squared errors (predicting 0 scores 1); k is the number of "
-             "in-context examples; intervals in the figures are 90% paired-bootstrap intervals."), ""]
+             "", ("Errors are normalized squared errors: the squared error divided by the task's "
+                  "E[y^2], so predicting 0 scores 1; k is the number of in-context examples; "
+                  "intervals are 90% paired-bootstrap intervals over prompts."), ""]
+    present = dict.fromkeys(r["predictor"] for run in data["runs"]
+                            for rows in run["rows"].values() for r in rows)
+    lines += ["Predictors:", ""] + [f"- {NAMES[p]}: {d}" for p, d in DEFINITIONS.items()
+                                    if p in present] + [""]
     for run in data["runs"]:
         m = run["metrics"][-1] if run["metrics"] else {}
         total = run["config"]["train"]["steps"]
@@ -205,8 +280,9 @@ def write(out: str | Path, force: bool = False) -> Path:
         lines += [f"## {run['label']} (`{run['name']}`)", "",
                   f"Results from the checkpoint of step {run['step']} (of {total} training steps"
                   + ("" if run["step"] == total else "; training not finished") + "), "
-                  f"{run['n_prompts']} prompts per task. Training loss logged at step "
-                  f"{m.get('step', 0)} (raw squared error, mean over k): "
+                  f"{run['n_prompts']} prompts per task. Final training loss (the last "
+                  f"metrics.jsonl record, step {m.get('step', 0)}: the mean batch loss since the "
+                  "previous record, raw squared error averaged over k): "
                   + ("–" if loss is None else f"{loss:.4f}") + ", per family "
                   + ", ".join(f"{f} {v:.4f}" for f, v in m.get("loss_per_family", {}).items()
                               if v is not None) + ".", ""]

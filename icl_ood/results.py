@@ -25,6 +25,10 @@ of each run) and the files it lists, each checked against its manifest. Anything
 incomplete, damaged or from different checkpoints of one run is refused with one line, so a
 redraw never depends on today's experiment definitions nor mixes stale with current results.
 
+`load_run(run_dir)` gives the same for a plain run folder (`icl-ood train` + `icl-ood
+evaluate`): its metrics and, per sweep, the intact evaluation of its latest evaluated checkpoint
+with the most prompts.
+
 Standard library only: every layer may import it (see tests/test_imports.py).
 """
 
@@ -249,6 +253,30 @@ def commit() -> str:
         return "unknown"
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or "unknown CPU"
+
+
+def machine() -> dict:
+    """Where results were computed: the accelerator (or "cpu"), device count, host CPU model and
+    cores, jax and Python versions (timings and small-model digits depend on all of them)."""
+    import platform
+
+    import jax
+    dev = jax.devices()[0]
+    kind = "" if dev.device_kind.lower() == dev.platform else f": {dev.device_kind}"
+    return {"device": dev.platform + kind, "n_devices": jax.device_count(),
+            "host": f"{_cpu_model()}, {platform.machine()}, {os.cpu_count()} CPU cores",
+            "jax": jax.__version__, "python": platform.python_version()}
+
+
 # -------------------------------------------------------------------------------- reading
 
 def replicate_command(req: dict, out: str | Path | None = None) -> str:
@@ -320,3 +348,52 @@ def load(out: str | Path) -> dict:
     steps = [r["step"] for r in runs if r["step"] is not None]
     return {"request": req, "experiment": exp, "runs": runs, "inputs": inputs,
             "step": min(steps, default=0)}
+
+
+def load_run(run_dir: str | Path) -> dict:
+    """What `load` gives for a replicate folder, for one plain run folder: its training curves
+    and, per sweep, the intact evaluation of the latest evaluated checkpoint with the most
+    prompts per task (damaged or incomplete evaluations are skipped). ResultsError if the folder
+    is not a run (no config.json) or has neither metrics nor evaluations."""
+    d = Path(run_dir)
+    if not (d / "config.json").exists():
+        raise ResultsError(f"{d}: no config.json; not a run folder")
+    config = json.loads((d / "config.json").read_text())
+    found = []  # (step, n_prompts, default options first, what, files, manifest)
+    for mpath in sorted((d / "eval").glob("*manifest.json")):
+        man = read_json(mpath)
+        if not isinstance(man, dict) or man.get("stage") != "evaluate" or \
+                intact(man, mpath.parent) is not None:
+            continue
+        inp = man["inputs"]
+        files = [f"eval/{n}" for n in man["outputs"]]
+        found.append((inp["checkpoint"]["step"], inp["options"].get("n_prompts", 0),
+                      eval_key(inp["options"]) == "", inp["what"], files, man))
+    metrics = read_jsonl(d / "metrics.jsonl") if (d / "metrics.jsonl").exists() else []
+    if not found and not metrics:
+        raise ResultsError(f"{d}: nothing to draw (no metrics.jsonl, no complete evaluation); "
+                           f"run `icl-ood evaluate --run {d}` first")
+    step = max((f[0] for f in found), default=None)
+    best: dict[str, tuple] = {}
+    for f in sorted(found, key=lambda f: (f[1], f[2])):
+        if f[0] == step:
+            best[f[3]] = f  # the most prompts, default options preferred, wins
+    rows, weights, examples, inputs, mix = {}, {}, [], {}, None
+    for what, (_, n, _, _, files, man) in best.items():
+        for f in files:
+            inputs[f"{d.name}/{f}"] = man["outputs"][Path(f).name]
+        if what == "examples":
+            examples = json.loads((d / files[0]).read_text())["examples"]
+            continue
+        rows[what] = read_jsonl(d / files[0])
+        weights[what] = read_jsonl(d / files[1]) if len(files) > 1 else []
+        if what == "convex":
+            mix = man["inputs"]["options"].get("mix") or config["data"]["families"][:2]
+    n_prompts = max((best[w][1] for w in best if w != "examples"), default=None)
+    run = {"name": d.name, "label": d.name, "dir": d, "config": config, "metrics": metrics,
+           "rows": rows, "weights": weights, "examples": examples, "step": step,
+           "n_prompts": n_prompts, "commits": sorted({b[5].get("commit", "unknown")
+                                                      for b in best.values()})}
+    exp = {"name": f"run {d.name}", "doc": "", "mix": mix, "sweeps": sorted(rows)}
+    return {"request": {"runs": [{"name": d.name}]}, "experiment": exp, "runs": [run],
+            "inputs": inputs, "step": step or 0}

@@ -76,9 +76,13 @@ def test_notebook_leaves_figures_report_and_provenance(out):
     rows = [json.loads(ln) for ln in
             (out / "runs/both/eval/convex.n32.jsonl").read_text().splitlines()]
     model_mid = next(r for r in rows if r["predictor"] == "model" and r["a"] == 0.5 and r["k"] == 5)
-    # the report's table quotes the saved number (k = 5 is the first column)
-    assert f"| 0.5 | Transformer | {model_mid['normalized']:.3f} |" in report
-    assert "tracks" in report and "figures/1_error_vs_k.png" in report
+    # the report's table quotes the saved number and interval (k = 5 is the first column); with
+    # k <= 10 (the tiny preset) each k is one column, and one sentence compares at k = 10
+    assert (f"| 0.5 | Transformer | {model_mid['normalized']:.3f} [{model_mid['norm_lower']:.3f}, "
+            f"{model_mid['norm_upper']:.3f}] |") in report
+    assert "| a | predictor | k=5 | k=10 |\n" in report
+    assert report.count("over the mixtures 0 < a < 1") == 1 and "At k = 10," in report
+    assert "figures/1_error_vs_k.png" in report
     assert "Results from the checkpoint of step 100 (of 100 training steps)" in report
     # experiment.json describes the runs, so figures and report need no experiment definition
     exp = json.loads((out / "experiment.json").read_text())

@@ -103,7 +103,9 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
         for r, log in enumerate(logs):
             log.add(step0, m["loss"][r], m["fam_sum"][r], m["fam_count"][r])
         bar.update(m["loss"].shape[1])
-        bar.set_postfix(loss=f"{np.mean([log.last_loss for log in logs]):.4f}", refresh=False)
+        last = [log.last_loss for log in logs]
+        if np.isfinite(last).all():  # the metrics.jsonl loss (mean of the last log window)
+            bar.set_postfix(logged_loss=f"{np.mean(last):.4f}", refresh=False)
         line = estimate.update(step0 + m["loss"].shape[1])
         if line and progress and lead:
             tqdm.write(line, file=sys.stderr)

@@ -90,7 +90,6 @@ class _Logger:
         self.losses.extend(loss.tolist())
         for s, c in zip(fam_sum, fam_count):  # step by step: same sums however chunks fall
             self.fam_sum, self.fam_count = self.fam_sum + s, self.fam_count + c
-        self.last_loss = float(loss[-1])
         step = step0 + loss.size
         if step % self.cfg.train.log_every == 0 or step == self.cfg.train.steps:
             self.flush(step)
@@ -112,6 +111,7 @@ class _Logger:
         if self.path is not None:
             with self.path.open("a") as fh:
                 fh.write(json.dumps(rec) + "\n")
+        self.last_loss = rec["loss"]  # the one "final training loss": the last record's
         self.reset(now)
 
     def snapshot(self) -> dict:
