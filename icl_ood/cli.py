@@ -183,7 +183,7 @@ def cmd_evaluate(args) -> int:
                 res = ev.run_sweep(run_dir, sweep, n_prompts=args.n_prompts, seed=args.seed,
                                    baselines=names, mix=mix, n_boot=args.n_boot,
                                    model_and_cfg=(model, cfg, step), force=args.force,
-                                   at_step=at_step)
+                                   at_step=at_step, progress=not args.quiet)
                 n_tasks = len({r["task"] for r in res.rows})
                 n_pred = len({r["predictor"] for r in res.rows})
                 print(f"\n== run {run_dir} (step {step}), sweep {sweep}: {n_tasks} tasks x "
@@ -429,6 +429,7 @@ def _main(argv: list[str] | None = None) -> int:
     e.add_argument("--steps", help="evaluate these kept checkpoints instead of the latest: all, "
                    "or a list such as 100,200,400 (results keyed .step<S>, rows carry the step)")
     e.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.add_argument("--force", action="store_true",
                    help="replace results of a newer checkpoint by this one's (results with other "
                         "options are never replaced: they are saved beside, keyed by options, "

@@ -33,6 +33,7 @@ import dataclasses
 import functools
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from tqdm.auto import tqdm
 
 from icl_ood import baselines as bl
 from icl_ood import results, sweeps
@@ -280,7 +282,7 @@ def run_sweep(run_dir: str | Path, sweep: str, *, n_prompts: int = 1280, seed: i
               baselines: tuple[str, ...] | None = None, mix: tuple[str, str] | None = None,
               opts: bl.Options = bl.DEFAULT_OPTIONS, n_boot: int = 1000, model_and_cfg=None,
               write: bool = True, force: bool = False, checksum: str | None = None,
-              at_step: int | None = None) -> EvalResult:
+              at_step: int | None = None, progress: bool = False) -> EvalResult:
     """Loads the run's latest good checkpoint (or uses `model_and_cfg` = (model, config, step)),
     evaluates every task of `sweep` and writes the rows and Bayes weights to the files
     `sweep_paths` names for these options, then their manifest (see the module docstring).
@@ -288,7 +290,8 @@ def run_sweep(run_dir: str | Path, sweep: str, *, n_prompts: int = 1280, seed: i
     Refuses (results.ResultsError, before evaluating) to replace results of a newer checkpoint
     by those of an older one, unless `force`. `checksum`: model_checksum of the model, if
     already known. `at_step`: evaluate the kept checkpoint of that step (files keyed
-    `.step<S>`, beside the latest step's). Returns all rows, timings and the rows' path.
+    `.step<S>`, beside the latest step's). `progress`: a bar over the tasks on stderr.
+    Returns all rows, timings and the rows' path.
     """
     from icl_ood.train import load_model
     run_dir = Path(run_dir)
@@ -303,7 +306,8 @@ def run_sweep(run_dir: str | Path, sweep: str, *, n_prompts: int = 1280, seed: i
     key = jax.random.fold_in(jax.random.key(seed), 0)
     rows, wrows, seconds, notes = [], [], {}, []
     t0 = time.perf_counter()
-    for task in tasks:
+    for task in tqdm(tasks, desc=f"{run_dir.name}: {sweep} sweep", unit="task", leave=False,
+                     disable=not progress, file=sys.stderr):
         r = evaluate(model, cfg.data, task, baselines, key, opts=opts, n_boot=n_boot,
                      run=run_dir.name, meta={"sweep": sweep, "step": step})
         rows += r.rows

@@ -418,7 +418,7 @@ def replicate(experiment: str = "demo", preset: str = "demo", out: str | Path | 
                 continue
             res = ev.run_sweep(run_dir, sweep, n_prompts=n_prompts, mix=exp.mix,
                                baselines=exp.baselines, model_and_cfg=(model, mcfg, step),
-                               checksum=checksum)
+                               checksum=checksum, progress=progress)
             log(f"    {sweep}: {len({r['task'] for r in res.rows})} tasks, "
                 f"{res.seconds['total']:.1f} s")
         prov["stages"][f"evaluate/{name}"] = {"wall_s": round(time.perf_counter() - t0, 1),

@@ -170,8 +170,9 @@ def eval_run(tiny_run, tmp_path_factory):
 def test_cli_end_to_end(eval_run, capsys):
     rc = main(["evaluate", "--run", str(eval_run), "--sweep", "k", "--n-prompts", "64",
                "--n-boot", "100", "--k", "1", "10"])
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert rc == 0 and "normalized squared error" in out and "wall time" in out
+    assert f"{eval_run.name}: k sweep" in err and "task" in err  # the progress bar
     rows = ev.read_jsonl(eval_run / "eval" / "k.n64.boot100.jsonl")  # keyed by the options
     preds = {r["predictor"] for r in rows}
     assert {"model", "least_squares", "bayes_mixture", "task_bayes"} <= preds

@@ -97,6 +97,25 @@ def test_notebook_leaves_figures_report_and_provenance(out):
     assert results.read_manifest(out / "report.md")["stage"] == "report"
 
 
+def test_notebook_zips_results_without_checkpoints(out):
+    import zipfile
+    names = zipfile.ZipFile(out.with_suffix(".zip")).namelist()
+    assert f"{out.name}/report.md" in names and f"{out.name}/figures/2_convex_sweep.png" in names
+    assert f"{out.name}/runs/both/eval/convex.n32.jsonl" in names
+    assert not [n for n in names if "/ckpt/" in n]
+
+
+def test_notebook_falls_back_to_the_demo_preset_on_a_cpu(capsys):
+    """The notebook's setup cell on a CPU runtime: a larger preset becomes demo, with a warning;
+    results go to results/<experiment>-<preset> unless OUT is set."""
+    cell = next(c for c in json.loads(NB.read_text())["cells"] if "default_backend" in
+                "".join(c["source"]))
+    ns = {"EXPERIMENT": "ood", "PRESET": "colab", "DRIVE": False, "OUT": None}
+    exec(compile("".join(cell["source"]), "setup", "exec"), ns)  # noqa: S102
+    assert ns["PRESET"] == "demo" and ns["OUT"] == "results/ood-demo"
+    assert "Warning: this runtime has no GPU" in capsys.readouterr().out
+
+
 def test_rerun_reuses_every_stage(out):
     before = mtimes(out / "runs")
     logs = []
