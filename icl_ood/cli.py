@@ -31,8 +31,12 @@ def _version() -> str:
     return f"{v} (commit {commit()})"
 
 
+DEFAULT_PRESET_NOTE = ("icl-ood: no --preset given, so this was the tiny preset (a smoke test); "
+                       "--preset picks another: " + ", ".join(presets.PRESETS))
+
+
 def _config(args):
-    cfg = presets.get(args.preset)
+    cfg = presets.get(args.preset or "tiny")
     return cfg.override(args.set or [])
 
 
@@ -98,7 +102,10 @@ def cmd_train(args) -> int:
         print(f"icl-ood: error: {e}", file=sys.stderr)
         return 1
     summary = _complete(cfg, Path(run_dir), summary, args)
-    print(json.dumps({"run_dir": run_dir, **summary}, allow_nan=False))
+    print(json.dumps({"run_dir": run_dir, "preset": args.preset or "tiny", **summary},
+                     allow_nan=False))
+    if args.preset is None:  # never silently: the default is a smoke test
+        print(DEFAULT_PRESET_NOTE, file=sys.stderr)
     if summary["complete"] and summary["resumed_from"] == summary["steps"]:
         print(f"icl-ood: {run_dir}: the run is already complete (step {summary['steps']}); "
               "nothing trained (--new-run starts afresh)", file=sys.stderr)
@@ -141,7 +148,9 @@ def cmd_benchmark(args) -> int:
     for rec in benchmark(cfg, windows=args.windows, window_steps=args.window_steps,
                          num_runs=args.num_runs, run_batch=args.run_batch,
                          dispatches=args.dispatches, profile=args.profile):
-        print(json.dumps(rec), flush=True)
+        print(json.dumps({"preset": args.preset or "tiny", **rec}), flush=True)
+    if args.preset is None:
+        print(DEFAULT_PRESET_NOTE, file=sys.stderr)
     return 0
 
 
@@ -367,7 +376,8 @@ def _main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     def common(sp):
-        sp.add_argument("--preset", default="tiny", help=f"one of {sorted(presets.PRESETS)}")
+        sp.add_argument("--preset", help=f"one of {sorted(presets.PRESETS)} (default: tiny, a "
+                        "smoke test, with a note saying so)")
         sp.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE",
                         help="override a config value, e.g. --set train.steps=3000 (repeatable)")
         sp.add_argument("--distributed", action="store_true",

@@ -77,12 +77,14 @@ def test_divergence_stops_and_keeps_checkpoint(tmp_path):
 
 def test_cli_end_to_end(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "icl_ood.cli", "train", "--preset", "tiny", "--quiet",
+        [sys.executable, "-m", "icl_ood.cli", "train", "--quiet",
          "--run-dir", str(tmp_path / "cli"), "--set", "train.steps=40",
          "--set", "train.ckpt_every=20", "--set", "train.log_every=20"],
         capture_output=True, text=True, check=True)
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["steps"] == 40 and summary["n_params"] > 0
+    # no --preset: the tiny preset, and it says so (the summary and one line on stderr)
+    assert summary["preset"] == "tiny" and "no --preset given" in out.stderr
     assert (tmp_path / "cli" / "metrics.jsonl").exists()
     bad = subprocess.run(
         [sys.executable, "-m", "icl_ood.cli", "train", "--preset", "tiny",
