@@ -45,7 +45,9 @@ class Options:
     jitter: float = 1e-8
     freq_grid: int = 512  # quadrature nodes for a sinusoid frequency range (see sinusoid.py)
     # sparse_linear supports enumerated exactly up to this many (C(20, 3) = 1140 at Garg et al.'s
-    # d = 20, s = 3: about 1 min per 1,280-prompt task on 2 CPU cores); beyond, approximate
+    # d = 20, s = 3: about 1 min per 1,280-prompt task on 2 CPU cores); beyond, approximate:
+    # per prefix, the supports inside the m best-screened coordinates (C(m, s) <= this;
+    # sparse_linear.Screened, its error against exact in tests/test_baselines.py)
     max_supports: int = 2500
 
 

@@ -44,6 +44,8 @@ class Component(NamedTuple):
     log_weight: float
     kernels: tuple[Callable, ...] = ()
     mean: Callable | None = None  # the prior mean of f (None: 0)
+    predictive: Callable | None = None  # computes itself (see families.Gaussian); scale2 =
+    # prior_var[0]
 
 
 def features(comp: Component, xs_BxNxD):
@@ -83,7 +85,7 @@ def mixture_components(cfg: DataConfig, opts=DEFAULT_OPTIONS) -> tuple[list[Comp
         gs, ex = family_options(name, cfg, opts)
         exact &= ex
         comps += [Component(name, g.features, g.prior_var, math.log(wt) + g.log_weight, g.kernels,
-                            g.mean) for g in gs]
+                            g.mean, g.predictive) for g in gs]
     return comps, exact
 
 
@@ -130,11 +132,23 @@ def task_components(cfg: DataConfig, fams: tuple[str, ...], scales: tuple[float,
         used.append(name)
     if math.prod(len(o) for o in per_fam) > max_components:
         raise NotApplicable(f"the task prior has more than {max_components} components")
+    if len(per_fam) == 1 and any(g.predictive for g in per_fam[0]):
+        return [Component(used[0], g.features, g.prior_var, g.log_weight, g.kernels,
+                          SumMean.of([(coef[0], g.mean)]), g.predictive) for g in per_fam[0]], exact
+    _no_sums_of(per_fam)
     return [Component("+".join(used), sum((g.features for g in combo), ()),
                       sum((g.prior_var for g in combo), ()), sum(g.log_weight for g in combo),
                       sum((g.kernels for g in combo), ()),
                       SumMean.of((c, g.mean) for c, g in zip(coef, combo)))
             for combo in itertools.product(*per_fam)], exact
+
+
+def _no_sums_of(per_fam) -> None:
+    """NotApplicable for a sum of families one of which marginalizes itself (`predictive`):
+    its components are not Gaussian, so they cannot be added to another family's."""
+    if len(per_fam) > 1 and any(g.predictive for gs in per_fam for g in gs):
+        raise NotApplicable("a sum with a family whose Bayes predictor is computed by its own "
+                            "(approximate) marginalization")
 
 
 def joint_components(cfg: DataConfig, fams: tuple[str, ...], opts=DEFAULT_OPTIONS, *,
@@ -148,6 +162,7 @@ def joint_components(cfg: DataConfig, fams: tuple[str, ...], opts=DEFAULT_OPTION
         exact &= ex
     if math.prod(len(o) for o in per_fam) > max_components:
         raise NotApplicable(f"joint class has more than {max_components} components")
+    _no_sums_of(per_fam)
     return [Component("+".join(dict.fromkeys(fams)), sum((g.features for g in combo), ()),
                       sum((g.prior_var for g in combo), ()), sum(g.log_weight for g in combo),
                       sum((g.kernels for g in combo), ()),
@@ -210,7 +225,9 @@ def predict_components(comps: list[Component], xs_BxNxD, ys_BxN, nvar: float,
     dtype = xs_BxNxD.dtype
     names = tuple(dict.fromkeys(c.family for c in comps))
     onehot_CxK = np.array([[c.family == f for f in names] for c in comps], np.float64)
-    gp = [path == "gp" or bool(c.kernels) or (path == "auto" and uses_gp(c, n)) for c in comps]
+    own = [c.predictive is not None for c in comps]
+    gp = [not own[i] and (path == "gp" or bool(c.kernels) or (path == "auto" and uses_gp(c, n)))
+          for i, c in enumerate(comps)]
     nvar = jnp.asarray(nvar, dtype)
     acc = (jnp.full((b, n), -jnp.inf, dtype), jnp.zeros((b, n), dtype), jnp.zeros((b, n), dtype),
            jnp.zeros((b, n, len(names)), dtype))
@@ -223,7 +240,7 @@ def predict_components(comps: list[Component], xs_BxNxD, ys_BxN, nvar: float,
     def prior_mean(i):  # m_BxN of component i (None: 0)
         return None if comps[i].mean is None else comps[i].mean(xs_BxNxD).astype(dtype)
 
-    blr = [i for i, c in enumerate(comps) if not gp[i]]
+    blr = [i for i, c in enumerate(comps) if not gp[i] and not own[i]]
     if blr:
         f = max(max(len(comps[i].prior_var) for i in blr), 1)
         chunk = max(1, min(len(blr), max_elements // (b * n * (f * f + f + 4))))
@@ -246,6 +263,11 @@ def predict_components(comps: list[Component], xs_BxNxD, ys_BxN, nvar: float,
             real = len(blr[start:start + chunk])
             add(idx[:real], mean[:real], logev[:real])
     for i, c in enumerate(comps):
+        if own[i]:
+            m = prior_mean(i)
+            mean, logev = c.predictive(xs_BxNxD, ys_BxN if m is None else ys_BxN - m, nvar,
+                                       c.prior_var[0])
+            add([i], (mean if m is None else mean + m)[None], logev[None])
         if gp[i]:
             m = prior_mean(i)
             mean, logev = gp_evidence(features(c, xs_BxNxD), jnp.asarray(c.prior_var, dtype),

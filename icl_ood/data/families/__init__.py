@@ -33,13 +33,17 @@ class Gaussian(NamedTuple):
     kernel terms. `features`: functions xs_BxNxD -> phi_BxNxF (concatenated); `kernels`:
     functions xs_BxNxD -> K_BxNxN (summed); `mean`: a function xs_BxNxD -> m_BxN (None: 0); all
     pure jnp, called in float64. With no features and no kernels, a point mass at `mean` (one
-    function of a finite pool: a grid prior is a mixture of such components)."""
+    function of a finite pool: a grid prior is a mixture of such components). `predictive`
+    (optional): a function (xs_BxNxD, ys_BxN, noise_var, scale2) -> (mean_BxN, log_ev_BxN) that
+    computes the component's prefix-wise posterior mean and log p(y_<k) itself (for f scaled by
+    sqrt(scale2)), e.g. a family marginalized approximately; features and prior_var then unused."""
 
     features: tuple[Callable, ...]
     prior_var: tuple[float, ...]
     log_weight: float = 0.0
     kernels: tuple[Callable, ...] = ()
     mean: Callable | None = None
+    predictive: Callable | None = None
 
 
 @dataclass(frozen=True)
