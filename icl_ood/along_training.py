@@ -13,6 +13,8 @@ rewritten atomically after every evaluation, so a crash keeps everything evaluat
     OUT/provenance.json   command, config, commit, device, and each segment's steps and seconds
     OUT/log.txt           the printed progress lines
     OUT/along_training.png|pdf
+    OUT/report.md         the error table per step and when the mixture error crosses Bayes
+                          (icl_ood.along_report)
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from icl_ood import along_report, results
 from icl_ood import baselines as bl
 from icl_ood import evaluate as ev
-from icl_ood import results
 from icl_ood.config import Config, ConfigError, DataConfig
 
 SWEEPS = ("convex", "freq")
@@ -261,6 +263,7 @@ def run(cfg: Config, out: str | Path, run_dir: str | Path, *, budget_s: float = 
         try:
             if figure:
                 draw(out)
+                along_report.write(out)
         except Exception:  # noqa: BLE001 (a figure must never lose the results)
             prov["figure_error"] = traceback.format_exc(limit=3)
             print(prov["figure_error"], file=sys.stderr)

@@ -24,7 +24,7 @@ import math
 import sys
 import tempfile
 
-from icl_ood import along_training, presets
+from icl_ood import along_report, along_training, presets
 from icl_ood.config import ConfigError
 
 
@@ -41,10 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--every", type=int, default=None,
                    help="first evaluated step; then x2 each time (default train.steps_per_dispatch)")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation prompts")
-    p.add_argument("--figure-only", action="store_true", help="redraw OUT's figure and exit")
+    p.add_argument("--figure-only", action="store_true", help="redraw OUT's figure and report and exit")
     args = p.parse_args(argv)
     if args.figure_only:
         print("\n".join(str(x) for x in along_training.draw(args.out)))
+        print(along_report.write(args.out))
         return 0
     try:
         cfg = presets.get(args.preset).override(args.overrides)

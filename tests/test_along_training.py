@@ -7,10 +7,10 @@ import jax
 import numpy as np
 import pytest
 
+from icl_ood import along_report, presets
 from icl_ood import along_training as at
 from icl_ood import baselines as bl
 from icl_ood import evaluate as ev
-from icl_ood import presets
 from icl_ood.config import ConfigError
 
 # The paper's linear + sinusoid data and bfloat16 compute, at a size a CPU trains in seconds.
@@ -114,7 +114,7 @@ def test_outputs_provenance_and_figure(done):
     out = root / "out"
     assert sorted(p.name for p in out.iterdir()) == [
         "along_training.pdf", "along_training.png", "log.txt", "metrics.jsonl",
-        "provenance.json", "rows.jsonl"]
+        "provenance.json", "report.md", "rows.jsonl"]
     assert (root / "run" / "ckpt").exists()  # checkpoints stay in the run folder
     _, prov = read(out)
     for key in ("command", "config", "commit", "device", "jax", "loss_definition", "baselines_s"):
@@ -124,6 +124,30 @@ def test_outputs_provenance_and_figure(done):
                for s in prov["segments"])
     assert len((out / "log.txt").read_text().splitlines()) == 5  # baselines, 3 steps, end
     assert (out / "along_training.png").stat().st_size > 10_000
+    # the report: one table row per evaluated step with the saved numbers, and the crossing
+    rows = [json.loads(ln) for ln in (out / "rows.jsonl").read_text().splitlines()]
+    report = (out / "report.md").read_text()
+    steps = sorted({r["step"] for r in rows if r["step"] is not None})
+    for step in steps:
+        v = along_report.pick(rows, "a=0.5", 10, step=step)
+        assert f"| {step} | {v:.3g} |" in report, step
+    assert "- a=0.5, k = 10 (Bayes" in report
+
+
+def test_crossing_sentences_follow_the_rows():
+    def rows(errs, bayes=0.1):
+        out = [{"task": "a=0.5", "k": 10, "predictor": "bayes_mixture", "step": None,
+                "normalized": bayes}]
+        return out + [{"task": "a=0.5", "k": 10, "predictor": "model", "step": s,
+                       "normalized": e} for s, e in errs]
+    s = along_report.crossing(rows([(100, 0.5), (200, 0.08), (400, 0.09), (800, 0.12)]),
+                              "a=0.5", 10)
+    assert "below the Bayes predictor from step 200; crosses above it between steps 400 and " \
+        "800 (0.12 at 800)" in s
+    assert "above the Bayes predictor at every evaluated step (up to 200)" in \
+        along_report.crossing(rows([(100, 0.5), (200, 0.2)]), "a=0.5", 10)
+    assert "below the Bayes predictor from step 200 to the last evaluated step 400 (0.05)" in \
+        along_report.crossing(rows([(100, 0.5), (200, 0.08), (400, 0.05)]), "a=0.5", 10)
 
 
 def test_budget_stops_early_with_complete_files(tmp_path):

@@ -16,7 +16,9 @@ Layers, lowest first; a module imports only from lower layers (or from its own p
   6  sweeps, train       sweep plug-ins; the training package (icl_ood/train/*.py: one node)
   7  evaluate, benchmark scoring checkpoints and baselines (writes results); timing training
   8  figures             drawing saved results (reads results only)
-  9  report              report.md from saved results (and the figures' conventions)
+  9  report, along_report
+                         report.md from saved results (and the figures' conventions); the
+                         along-training report (from its rows.jsonl)
  10  experiments, along_training
                          the experiment definitions and replicate, which runs the stages;
                          training in log-spaced segments, evaluated after each
@@ -41,7 +43,7 @@ LAYERS = (
     ("sweeps", "train"),
     ("evaluate", "benchmark"),
     ("figures",),
-    ("report",),
+    ("report", "along_report"),
     ("experiments", "along_training"),
     ("cli",),
 )
