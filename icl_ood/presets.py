@@ -115,12 +115,12 @@ def colab() -> Config:
     and cosine decay, 20,000 steps, 41 points per prompt [ours]; GPT-2 block design [garg].
     Command: `icl-ood train --preset colab --run-dir runs/colab`
     Runtime (measured): 20,000 steps in 41 s on one H100 (float32; last logged loss 0.067); on a
-    2-core CPU 0.16 s per step (3,000 steps in 503 s), so `--set train.steps=3000` fits in 10 min.
-    Result (3,000 steps on a 2-core CPU, seed 0, figures/colab-cpu): normalized error at k = 10
-    of 0.004 (linear) and 0.028 (sinusoid), where predicting 0 scores 1; 0.060 on a = 0.5
-    mixtures (Bayes for the pretraining prior 0.113, the sum-class Bayes predictor 2e-9; errors
-    divided by the prompts' mean y^2, the normalizer before this was fixed). Trained 109,300 steps
-    with a constant rate (bfloat16, one H200, figures/compute-h200): 0.149 on a = 0.5, k = 10.
+    2-core AMD EPYC CPU 0.22 s per step with jax 0.12 (3,000 steps in 654 s).
+    Result (3,000 steps on that CPU, seed 0, figures/colab-cpu, errors divided by the task's
+    E[y^2]): normalized error at k = 10 of 0.003 (linear) and 0.028 (sinusoid), where predicting
+    0 scores 1; 0.053 on a = 0.5 mixtures (Bayes for the pretraining prior 0.107, for the task's
+    own prior < 1e-14). Trained 109,300 steps with a constant rate (bfloat16, one H200,
+    figures/compute-h200): 0.149 on a = 0.5, k = 10.
     """
     return Config(
         name="colab",
