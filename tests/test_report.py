@@ -89,9 +89,14 @@ def test_tables_have_each_k_once_and_posterior_that_never_commits_is_said_plainl
     assert not any("> max k" in ln for ln in lines)
 
 
-def test_figures_fit_a_page_with_fonts_of_at_least_7_points(demo, monkeypatch):
+@pytest.fixture(scope="module")
+def plain_run(demo, tmp_path_factory):
+    """(run folder, smallest font per figure, exit status): `icl-ood figures --run` on a copy of
+    figures/demo's run, every figure's text sizes read as it is saved."""
     import matplotlib.text
 
+    run = tmp_path_factory.mktemp("plain") / "run"
+    shutil.copytree(demo / "runs/both", run)
     smallest = {}
     save = figures._save
 
@@ -101,30 +106,35 @@ def test_figures_fit_a_page_with_fonts_of_at_least_7_points(demo, monkeypatch):
         smallest[name] = min(sizes)
         return save(fig, out, name)
 
-    monkeypatch.setattr(figures, "_save", checking_save)
-    paths = figures.draw_all(demo, force=True)
-    assert len(smallest) >= 6 and min(smallest.values()) >= figures.MIN_PT, smallest
-    for p in paths:
-        if p.suffix == ".pdf":
-            box = re.search(rb"/MediaBox \[\s*[\d.]+ [\d.]+ ([\d.]+) ([\d.]+)", p.read_bytes())
-            width_in = float(box.group(1)) / 72
-            assert width_in <= figures.TEXT_W + 0.15, (p.name, width_in)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(figures, "_save", checking_save)
+        rc = main(["figures", "--run", str(run)])
+    return run, smallest, rc
 
 
-def test_figures_of_a_plain_run(demo, tmp_path, capsys):
-    run = tmp_path / "run"
-    shutil.copytree(demo / "runs/both", run)
-    assert main(["figures", "--run", str(run)]) == 0
-    names = {p.name for p in (run / "figures").iterdir()}
+def test_figures_fit_a_page_with_fonts_of_at_least_7_points(plain_run):
+    run, smallest, rc = plain_run
+    assert rc == 0 and len(smallest) >= 7, smallest
+    assert min(smallest.values()) >= figures.MIN_PT, smallest
+    for p in (run / "figures").glob("*.pdf"):
+        box = re.search(rb"/MediaBox \[\s*[\d.]+ [\d.]+ ([\d.]+) ([\d.]+)", p.read_bytes())
+        width_in = float(box.group(1)) / 72
+        assert width_in <= figures.TEXT_W + 0.15, (p.name, width_in)
+
+
+def test_figures_of_a_plain_run(plain_run, tmp_path, capsys):
+    drawn, _, rc = plain_run
+    assert rc == 0
+    names = {p.name for p in (drawn / "figures").iterdir()}
     for stem in ("1_error_vs_k", "2_convex_sweep", "3_frequency_sweep", "5_model_selection",
                  "6_training_curves", "4_examples_run"):
         assert f"{stem}.png" in names, stem
-    man = results.read_manifest(run / "figures")
+    man = results.read_manifest(drawn / "figures")
     assert man["stage"] == "figures" and "run/eval/convex.jsonl" in man["inputs"]
     # only training curves when nothing was evaluated; one line and nothing written when the
     # folder has neither metrics nor evaluations
-    shutil.rmtree(run / "eval")
-    shutil.rmtree(run / "figures")
+    run = tmp_path / "run"
+    shutil.copytree(drawn, run, ignore=shutil.ignore_patterns("eval", "figures"))
     assert main(["figures", "--run", str(run)]) == 0
     assert {p.stem for p in (run / "figures").glob("*.png")} == {"6_training_curves"}
     (run / "metrics.jsonl").unlink()
