@@ -260,6 +260,7 @@ def run(cfg: Config, out: str | Path, run_dir: str | Path, *, budget_s: float = 
         prov["status"] = f"failed: {type(e).__name__}: {e}"
         raise
     finally:
+        save_prov()  # the final status first: the report reads it
         try:
             if figure:
                 draw(out)

@@ -152,9 +152,10 @@ def test_crossing_sentences_follow_the_rows():
 
 def test_budget_stops_early_with_complete_files(tmp_path):
     prov = at.run(CFG, tmp_path / "out", tmp_path / "run", budget_s=0.0, n_prompts=N_PROMPTS,
-                  every=10, quiet=True, figure=False)
+                  every=10, quiet=True)
     rows, saved = read(tmp_path / "out")
     assert prov["status"] == saved["status"] == "budget"
+    assert "status budget" in (tmp_path / "out" / "report.md").read_text()  # the final status
     assert saved["steps_reached"] == 10 < CFG.train.steps  # the first segment always runs
     model = [r for r in rows if r["predictor"] == "model"]
     n_tasks = len(ev.sweep_tasks(CFG.data, "convex")) + len(ev.sweep_tasks(CFG.data, "freq"))
