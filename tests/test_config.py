@@ -114,7 +114,8 @@ def test_cli_help_shows_defaults_and_evaluate_lists_every_baseline_and_sweep(cap
         assert exit_.value.code == 0
         return " ".join(capsys.readouterr().out.split())  # argparse wraps lines
 
-    assert "--preset PRESET one of" in help_of("train") and "(default: tiny)" in help_of("train")
+    assert "--preset PRESET one of" in help_of("train") and "(default: tiny, a smoke test" in \
+        help_of("train")
     assert "(default: demo)" in help_of("replicate") and "--num-runs" in help_of("benchmark")
     specs = baselines.specs()
     plugin = dataclasses.replace(specs["zero"], name="my_baseline", default=False,
