@@ -131,15 +131,6 @@ def _loss_at(metrics: Path, step: int) -> float | None:
     return next((r["loss"] for r in reversed(recs) if r["step"] == step), None)
 
 
-def _pick(rows: list[dict], task: str, k: int, predictor: str = "model", metric: str = "error",
-          versus: str | None = None, step: int | None = None) -> float:
-    for r in rows:
-        if (r["task"], r["k"], r["predictor"], r["metric"], r["versus"], r["step"]) == \
-                (task, k, predictor, metric, versus, step):
-            return r["normalized"]
-    return math.nan
-
-
 def run(cfg: Config, out: str | Path, run_dir: str | Path, *, budget_s: float = math.inf,
         n_prompts: int = 1280, every: int | None = None, seed: int = 0, t0: float | None = None,
         provenance: dict | None = None, reserve_s: float | None = None, quiet: bool = False,
@@ -243,11 +234,11 @@ def run(cfg: Config, out: str | Path, run_dir: str | Path, *, budget_s: float = 
                 shutil.copyfile(run_dir / "metrics.jsonl", out / "metrics.jsonl.tmp")
                 (out / "metrics.jsonl.tmp").replace(out / "metrics.jsonl")
             save_prov()
-            a_half = "a=0.5"
+            a_half, pick = "a=0.5", along_report.pick
             log(f"step {step:>7}  loss {loss if loss is not None else math.nan:.4g}  "
-                f"{a_half} k={k_show}: error {_pick(rows, a_half, k_show, step=step):.4g} "
-                f"(Bayes {_pick(rows, a_half, k_show, 'bayes_mixture'):.4g}), distance to Bayes "
-                f"{_pick(rows, a_half, k_show, metric='distance', versus='bayes_mixture', step=step):.4g}"
+                f"{a_half} k={k_show}: error {pick(rows, a_half, k_show, step=step):.4g} "
+                f"(Bayes {pick(rows, a_half, k_show, 'bayes_mixture'):.4g}), distance to Bayes "
+                f"{pick(rows, a_half, k_show, metric='distance', versus='bayes_mixture', step=step):.4g}"
                 f"  | train {segs[-1]['train_s']:.1f} s ({1e3 * segs[-1]['s_per_step']:.2f} ms/step)"
                 f" eval {segs[-1]['eval_s']:.1f} s  elapsed {t_end - t0:.1f} s")
             if summary["interrupted"]:
