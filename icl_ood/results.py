@@ -288,6 +288,29 @@ def replicate_command(req: dict, out: str | Path | None = None) -> str:
     return cmd + (f" --out {out}" if out is not None else "")
 
 
+def _run_record(d: Path, name: str, label: str, chosen: dict[str, tuple[list[str], dict]],
+                inputs: dict, prefix: str) -> dict:
+    """One run's entry of `load` / `load_run`: its config, metrics and the result files chosen
+    for it ({what: (files, manifest)}, already checked), whose checksums go into `inputs`."""
+    rows, weights, examples, n_prompts = {}, {}, [], None
+    for what, (files, man) in chosen.items():
+        for f in files:
+            inputs[prefix + f] = man["outputs"][Path(f).name]
+        if what == "examples":
+            examples = json.loads((d / files[0]).read_text())["examples"]
+            continue
+        rows[what] = read_jsonl(d / files[0])
+        weights[what] = read_jsonl(d / files[1]) if len(files) > 1 else []
+        n_prompts = max(n_prompts or 0, man["inputs"]["options"]["n_prompts"])
+    steps = [m["inputs"]["checkpoint"]["step"] for _, m in chosen.values()]
+    metrics = read_jsonl(d / "metrics.jsonl") if (d / "metrics.jsonl").exists() else []
+    return {"name": name, "label": label, "dir": d,
+            "config": json.loads((d / "config.json").read_text()), "metrics": metrics,
+            "rows": rows, "weights": weights, "examples": examples,
+            "step": max(steps, default=None), "n_prompts": n_prompts,
+            "commits": sorted({m.get("commit", "unknown") for _, m in chosen.values()})}
+
+
 def load(out: str | Path) -> dict:
     """Everything figures and the report draw from a replicate folder, from its saved files only.
 
@@ -315,7 +338,7 @@ def load(out: str | Path) -> dict:
         if not (d / "config.json").exists():
             raise ResultsError(f"{out}: run {name!r} has no saved results (no "
                                f"runs/{name}/config.json); nothing redrawn; {again}")
-        rows, weights, examples, steps, n_prompts, commits = {}, {}, [], {}, None, set()
+        chosen = {}
         for what, files in spec["results"].items():
             first = d / files[0]
             man = read_manifest(first)
@@ -323,26 +346,13 @@ def load(out: str | Path) -> dict:
             if why is not None:
                 raise ResultsError(f"{out}: run {name!r}: {files[0]}: {why}; nothing redrawn; "
                                    f"{again}")
-            steps[what] = man["inputs"]["checkpoint"]["step"]
-            commits.add(man.get("commit", "unknown"))
-            for f in files:
-                inputs[f"runs/{name}/{f}"] = man["outputs"][Path(f).name]
-            if what == "examples":
-                examples = json.loads(first.read_text())["examples"]
-            else:
-                rows[what] = read_jsonl(first)
-                weights[what] = read_jsonl(d / files[1]) if len(files) > 1 else []
-                n_prompts = man["inputs"]["options"]["n_prompts"]
+            chosen[what] = (files, man)
+        steps = {w: m["inputs"]["checkpoint"]["step"] for w, (_, m) in chosen.items()}
         if len(set(steps.values())) > 1:
             raise ResultsError(f"{out}: run {name!r}: results from different checkpoints "
                                f"({', '.join(f'{k} at step {v}' for k, v in steps.items())}); "
                                f"nothing redrawn; {again}")
-        metrics = read_jsonl(d / "metrics.jsonl") if (d / "metrics.jsonl").exists() else []
-        runs.append({"name": name, "label": spec["label"], "dir": d,
-                     "config": json.loads((d / "config.json").read_text()),
-                     "metrics": metrics, "rows": rows, "weights": weights, "examples": examples,
-                     "step": next(iter(steps.values()), None), "n_prompts": n_prompts,
-                     "commits": sorted(commits)})
+        runs.append(_run_record(d, name, spec["label"], chosen, inputs, f"runs/{name}/"))
     exp = {k: req.get(k) for k in ("experiment", "doc", "mix", "sweeps")}
     exp["name"] = exp.pop("experiment")
     steps = [r["step"] for r in runs if r["step"] is not None]
@@ -369,8 +379,7 @@ def load_run(run_dir: str | Path) -> dict:
         files = [f"eval/{n}" for n in man["outputs"]]
         found.append((inp["checkpoint"]["step"], inp["options"].get("n_prompts", 0),
                       eval_key(inp["options"]) == "", inp["what"], files, man))
-    metrics = read_jsonl(d / "metrics.jsonl") if (d / "metrics.jsonl").exists() else []
-    if not found and not metrics:
+    if not found and not (d / "metrics.jsonl").exists():
         raise ResultsError(f"{d}: nothing to draw (no metrics.jsonl, no complete evaluation); "
                            f"run `icl-ood evaluate --run {d}` first")
     step = max((f[0] for f in found), default=None)
@@ -378,22 +387,12 @@ def load_run(run_dir: str | Path) -> dict:
     for f in sorted(found, key=lambda f: (f[1], f[2])):
         if f[0] == step:
             best[f[3]] = f  # the most prompts, default options preferred, wins
-    rows, weights, examples, inputs, mix = {}, {}, [], {}, None
-    for what, (_, n, _, _, files, man) in best.items():
-        for f in files:
-            inputs[f"{d.name}/{f}"] = man["outputs"][Path(f).name]
-        if what == "examples":
-            examples = json.loads((d / files[0]).read_text())["examples"]
-            continue
-        rows[what] = read_jsonl(d / files[0])
-        weights[what] = read_jsonl(d / files[1]) if len(files) > 1 else []
-        if what == "convex":
-            mix = man["inputs"]["options"].get("mix") or config["data"]["families"][:2]
-    n_prompts = max((best[w][1] for w in best if w != "examples"), default=None)
-    run = {"name": d.name, "label": d.name, "dir": d, "config": config, "metrics": metrics,
-           "rows": rows, "weights": weights, "examples": examples, "step": step,
-           "n_prompts": n_prompts, "commits": sorted({b[5].get("commit", "unknown")
-                                                      for b in best.values()})}
-    exp = {"name": f"run {d.name}", "doc": "", "mix": mix, "sweeps": sorted(rows)}
+    chosen = {what: (f[4], f[5]) for what, f in best.items()}
+    convex = chosen.get("convex")
+    mix = None if convex is None else (convex[1]["inputs"]["options"].get("mix")
+                                       or config["data"]["families"][:2])
+    inputs: dict[str, str] = {}
+    run = _run_record(d, d.name, d.name, chosen, inputs, f"{d.name}/")
+    exp = {"name": f"run {d.name}", "doc": "", "mix": mix, "sweeps": sorted(run["rows"])}
     return {"request": {"runs": [{"name": d.name}]}, "experiment": exp, "runs": [run],
             "inputs": inputs, "step": step or 0}
