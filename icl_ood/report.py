@@ -53,13 +53,15 @@ def _f(v: float | None) -> str:
     return "–" if v is None else (f"{v:.3f}" if v >= 1e-3 else f"{v:.1e}")
 
 
-def _ci(r: dict | None) -> str:
-    """A table cell: the normalized error and its 90% bootstrap interval."""
+def _ci(r: dict | None, field: str = "normalized", lower: str = "norm_lower",
+        upper: str = "norm_upper", fmt=None) -> str:
+    """A table cell: a row's value (default: the normalized error) and its 90% interval."""
+    fmt = fmt or _f
     if r is None:
         return "–"
-    if r.get("norm_lower") is None:
-        return _f(r["normalized"])
-    return f"{_f(r['normalized'])} [{_f(r['norm_lower'])}, {_f(r['norm_upper'])}]"
+    if r.get(lower) is None:
+        return fmt(r[field])
+    return f"{fmt(r[field])} [{fmt(r[lower])}, {fmt(r[upper])}]"
 
 
 def _table(header: list[str], lines: list[list[str]]) -> list[str]:
@@ -215,7 +217,8 @@ def cost_section(run) -> list[str]:
         for p in preds:
             if (fam, p, ks[0]) in by:
                 lines.append([fam, NAMES.get(p, p)] + [
-                    _gci(by[(fam, p, k)]) if (fam, p, k) in by else "–" for k in ks])
+                    _ci(by.get((fam, p, k)), "norm_excess", "norm_excess_lower",
+                        "norm_excess_upper", _g) for k in ks])
     head = ("Cost of model selection (normalized error minus that of the Bayes predictor that "
             "knows the prompt's family, paired on the same prompts [90% interval]; Bayes "
             "(pretraining prior) is what ideal model selection pays):")
@@ -226,13 +229,6 @@ def cost_section(run) -> list[str]:
 def _g(v: float) -> str:
     """A signed excess error (small negative values: the oracle's own sampling noise)."""
     return f"{v:.3f}" if abs(v) >= 1e-3 else f"{v:.1e}"
-
-
-def _gci(r: dict) -> str:
-    """A cost cell: the excess error and its paired 90% interval."""
-    if r.get("norm_excess_lower") is None:
-        return _g(r["norm_excess"])
-    return f"{_g(r['norm_excess'])} [{_g(r['norm_excess_lower'])}, {_g(r['norm_excess_upper'])}]"
 
 
 def _machine(prov: dict) -> str:
