@@ -12,14 +12,13 @@ rewritten atomically after every evaluation, so a crash keeps everything evaluat
     OUT/metrics.jsonl     the run's training-loss log (copy)
     OUT/provenance.json   command, config, commit, device, and each segment's steps and seconds
     OUT/log.txt           the printed progress lines
-    OUT/along_training.png|pdf
-    OUT/report.md         the error table per step and when the mixture error crosses Bayes
-                          (icl_ood.along_report)
+    OUT/along_training.png|pdf, OUT/report.md
+                          the figure, the error table per step and when the mixture error
+                          crosses Bayes (icl_ood.along_report)
 """
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import sys
@@ -35,12 +34,12 @@ from icl_ood import along_report, results
 from icl_ood import baselines as bl
 from icl_ood import evaluate as ev
 from icl_ood.config import Config, ConfigError, DataConfig
+from icl_ood.stats import STAT_FIELDS
 
 SWEEPS = ("convex", "freq")
 BASELINES = ("least_squares", "sin_ls_known", "task_bayes", "bayes_mixture")
 VERSUS = ("bayes_mixture", "task_bayes")  # distance rows: the model vs these
 FIELDS = ev.ROW_FIELDS + ("metric", "versus")
-STAT_FIELDS = ("error", "lower", "upper", "normalized", "norm_lower", "norm_upper")
 LOSS_DEFINITION = ("training loss = squared error averaged over every prefix position of a "
                    "prompt, mean over the batch (64 prompts) and over the train.steps_per_dispatch "
                    "steps ending at the step (metrics.jsonl record of that step)")
@@ -254,7 +253,7 @@ def run(cfg: Config, out: str | Path, run_dir: str | Path, *, budget_s: float = 
         save_prov()  # the final status first: the report reads it
         try:
             if figure:
-                draw(out)
+                along_report.draw(out)
                 along_report.write(out)
         except Exception:  # noqa: BLE001 (a figure must never lose the results)
             prov["figure_error"] = traceback.format_exc(limit=3)
@@ -263,99 +262,3 @@ def run(cfg: Config, out: str | Path, run_dir: str | Path, *, budget_s: float = 
         log(f"{prov['status']}: {prov['steps_reached']} steps, {prov['elapsed_s']:.1f} s; "
             f"results in {out}")
     return prov
-
-
-# ------------------------------------------------------------------------------------ figure
-
-FIG_TASKS = (("convex", "a", 0.0, "a = 0 (sinusoid)"), ("convex", "a", 0.5, "a = 0.5 (mixture)"),
-             ("convex", "a", 1.0, "a = 1 (linear)"), ("freq", "freq", 0.5, "sinusoid, w = 0.5"),
-             ("freq", "freq", 2.0, "sinusoid, w = 2"))
-
-
-def draw(out: str | Path) -> list[Path]:
-    """along_training.png|pdf from OUT/rows.jsonl: normalized error at k = 10 and 40 vs training
-    step per task, with the step-independent baselines as horizontal lines, and the distance of
-    the model to the Bayes predictor vs step. Values below figures.FLOOR are drawn as triangles
-    at the floor (lines: a note with the value)."""
-    import matplotlib.pyplot as plt
-
-    from icl_ood import figures as fg
-    out = Path(out)
-    rows = results.read_jsonl(out / "rows.jsonl")
-    steps = sorted({r["step"] for r in rows if r["step"] is not None})
-    if not steps:
-        return []
-    kmax = max(r["k"] for r in rows)
-    ks = [k for k in (10, 40) if k <= kmax] or [kmax]
-    tasks = [t for t in FIG_TASKS if any(r["sweep"] == t[0] and r[t[1]] == t[2] for r in rows)]
-    prov = json.loads((out / "provenance.json").read_text()) \
-        if (out / "provenance.json").exists() else {}
-    floor = fg.FLOOR
-
-    def sel(task, k, predictor, metric="error", versus=None):
-        sweep, field, value, _ = task
-        got = sorted((r for r in rows if r["sweep"] == sweep and r[field] == value and r["k"] == k
-                      and r["predictor"] == predictor and r["metric"] == metric
-                      and r["versus"] == versus), key=lambda r: r["step"] or 0)
-        return tuple(np.array([r[f] for r in got], float)
-                     for f in ("step", "normalized", "norm_lower", "norm_upper"))
-
-    def model_line(ax, x, y, lo, hi, color, label):
-        ax.plot(x, np.maximum(y, floor), color=color, lw=1.5, label=label)
-        ax.fill_between(x, np.maximum(lo, floor), np.maximum(hi, floor), color=color, alpha=0.15,
-                        lw=0)
-        ok = y >= floor
-        ax.plot(x[ok], y[ok], "o", color=color, ms=3.5)
-        ax.plot(x[~ok], np.full((~ok).sum(), floor), "v", color=color, ms=6, mec="red")
-
-    with plt.rc_context(fg.RC):
-        n_rows = len(ks) + 1
-        fig, axes = plt.subplots(n_rows, len(tasks), figsize=(2.6 * len(tasks), 2.3 * n_rows),
-                                 squeeze=False, sharex=True)
-        for j, task in enumerate(tasks):
-            for i, k in enumerate(ks):
-                ax = axes[i, j]
-                x, y, lo, hi = sel(task, k, "model")
-                model_line(ax, x, y, lo, hi, "black", fg.STYLE["model"][0])
-                below = []
-                for name in ("bayes_mixture", "task_bayes"):
-                    _, by, _, _ = sel(task, k, name)
-                    if by.size:
-                        label, color, _, lw = fg.STYLE[name]
-                        ax.axhline(max(by[0], floor), color=color, ls="--", lw=lw, label=label)
-                        if by[0] < floor:
-                            below.append(f"{label}: {by[0]:.1e}")
-                if below:
-                    ax.text(0.02, 0.1, "below axis (drawn at 1e-4):\n" + "\n".join(below),
-                            transform=ax.transAxes, fontsize=5.5, va="bottom")
-                if j == 0:
-                    ax.set_ylabel(f"normalized error, k = {k}\n(sq. error / E[y²])", fontsize=7)
-                if i == 0:
-                    ax.set_title(task[3])
-            ax = axes[-1, j]
-            for c, k in enumerate(ks):
-                x, y, lo, hi = sel(task, k, "model", "distance", "bayes_mixture")
-                model_line(ax, x, y, lo, hi, ("tab:purple", "tab:brown")[c % 2],
-                           f"distance to Bayes, k = {k}")
-            if j == 0:
-                ax.set_ylabel("distance to Bayes\n(mean (model − Bayes)² / E[y²])",
-                              fontsize=7)
-            ax.set_xlabel("training step")
-        for ax in axes.ravel():
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_ylim(bottom=floor / 2)
-            ax.axhline(floor, color="0.6", lw=0.6)
-        fg._legend(fig, axes)
-        cfg = prov.get("config", {})
-        fig.suptitle(
-            f"{cfg.get('name', '')}: error along training ({prov.get('steps_reached', steps[-1])} "
-            f"steps, {prov.get('device', '')}). a: weight in f = a·linear + (1 − a)·sinusoid; "
-            "w: sinusoid angular frequency (pretraining w = 1); k: in-context examples.\n"
-            "Errors and distances are divided by the task's E[y²] (predicting 0 scores 1 in "
-            "expectation). Bayes: the Bayes predictor of the pretraining prior; task Bayes: of "
-            "the test task's own prior.\n"
-            "▼ at 1e-4: value below 1e-4 (drawn at the floor). Bands: 90% bootstrap intervals "
-            f"over {rows[0]['n_prompts']} prompts.", y=1.0)
-        fig.tight_layout(rect=(0, 0.04, 1, 1))
-        return fg._save(fig, out, "along_training")

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--figure-only", action="store_true", help="redraw OUT's figure and report and exit")
     args = p.parse_args(argv)
     if args.figure_only:
-        print("\n".join(str(x) for x in along_training.draw(args.out)))
+        print("\n".join(str(x) for x in along_report.draw(args.out)))
         print(along_report.write(args.out))
         return 0
     try:

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from icl_ood.experiments import commit
+from icl_ood.results import commit
 
 # The paper-size step of the targets: batch 64, 41 points, d = 20 (Garg et al.'s linear setup).
 PAPER_D20 = ["data.dim=20", 'data.families=["linear"]', "data.weights=[1.0]"]

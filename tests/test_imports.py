@@ -10,19 +10,21 @@ Layers, lowest first; a module imports only from lower layers (or from its own p
   2  config              the config schema (family sections come from the registry)
   3  presets             named configs
   4  data, model         prompt generation; the Transformer
-  5  tasks, baselines, checkpoint, reliability
+  5  tasks, baselines, checkpoint, reliability, stats
                          evaluation tasks; reference predictors (plug-ins); orbax checkpoints;
-                         signals and run folders
+                         signals and run folders; paired-bootstrap statistics
   6  sweeps, train       sweep plug-ins; the training package (icl_ood/train/*.py: one node)
   7  evaluate, benchmark scoring checkpoints and baselines (writes results); timing training
-  8  figures             drawing saved results (reads results only)
-  9  report, along_report
+  8  examples            a model's predictions on example prompts (saved for figure 4)
+  9  figures             drawing saved results (reads results only)
+ 10  report, along_report
                          report.md from saved results (and the figures' conventions); the
-                         along-training report (from its rows.jsonl)
- 10  experiments, along_training
-                         the experiment definitions and replicate, which runs the stages;
+                         along-training report and figure (from its rows.jsonl)
+ 11  experiments, along_training
+                         the experiment definitions (typed values, no code that runs them);
                          training in log-spaced segments, evaluated after each
- 11  cli                 the command line
+ 12  replicate           runs an experiment's stages (train, evaluate, figures, report)
+ 13  cli                 the command line
 Figures and report read run names, labels, mixes and docs from experiment.json through the
 results layer, never from icl_ood.experiments: a redraw shows saved results as they were made.
 """
@@ -39,14 +41,17 @@ LAYERS = (
     ("config",),
     ("presets",),
     ("data", "model"),
-    ("tasks", "baselines", "checkpoint", "reliability"),
+    ("tasks", "baselines", "checkpoint", "reliability", "stats"),
     ("sweeps", "train"),
     ("evaluate", "benchmark"),
+    ("examples",),
     ("figures",),
     ("report", "along_report"),
     ("experiments", "along_training"),
+    ("replicate",),
     ("cli",),
 )
+MAX_LINES = 300  # no module longer: one concern per file
 LAYER = {node: i for i, nodes in enumerate(LAYERS) for node in nodes}
 
 
@@ -154,6 +159,13 @@ def test_imports_go_down_the_layers():
 
 
 def test_figures_and_report_do_not_import_experiments_or_jax_layers():
-    g = graph()
-    for m in ("icl_ood.figures", "icl_ood.report"):
-        assert {node(d) for d in g[m]} <= {"results", "config", "figures"}, (m, g[m])
+    for m, deps in graph().items():
+        if node(m) in ("figures", "report"):
+            assert {node(d) for d in deps} <= {"results", "config", "figures", "report"}, (m, deps)
+
+
+def test_no_module_over_max_lines():
+    long = {m: n for m, path in modules().items()
+            if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"split by concern (at most {MAX_LINES} lines each): {long}"
+

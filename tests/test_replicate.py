@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 import icl_ood.train
-from icl_ood import evaluate as ev
-from icl_ood import experiments, results
+from icl_ood import examples, experiments, replicate, results
 from icl_ood.cli import main
 from icl_ood.config import ConfigError
 
@@ -119,9 +118,9 @@ def test_notebook_falls_back_to_the_demo_preset_on_a_cpu(capsys):
 def test_rerun_reuses_every_stage(out):
     before = mtimes(out / "runs")
     logs = []
-    experiments.replicate(TINY["EXPERIMENT"], TINY["PRESET"], out,
-                          overrides=tuple(TINY["OVERRIDES"]), n_prompts=TINY["N_PROMPTS"],
-                          progress=False, log=logs.append)
+    replicate.replicate(TINY["EXPERIMENT"], TINY["PRESET"], out,
+                        overrides=tuple(TINY["OVERRIDES"]), n_prompts=TINY["N_PROMPTS"],
+                        progress=False, log=logs.append)
     assert any("train both: done" in m for m in logs)
     assert any("evaluate both (step 100): done, reused" in m for m in logs)
     assert mtimes(out / "runs") == before  # no checkpoint or result rewritten
@@ -139,8 +138,8 @@ def test_figures_from_redraws_without_touching_results(out, capsys):
 def test_other_request_into_same_folder_is_refused(out):
     before = mtimes(out)
     with pytest.raises(ConfigError, match="overrides"):
-        experiments.replicate(TINY["EXPERIMENT"], TINY["PRESET"], out,
-                              overrides=("train.steps=200",), n_prompts=TINY["N_PROMPTS"])
+        replicate.replicate(TINY["EXPERIMENT"], TINY["PRESET"], out,
+                            overrides=("train.steps=200",), n_prompts=TINY["N_PROMPTS"])
     assert mtimes(out) == before
 
 
@@ -195,7 +194,7 @@ def test_interrupted_replicate_runs_no_later_stage_and_rerun_recomputes(tmp_path
     assert not (run_dir / "eval").exists() and not (dest / "report.md").exists()
 
     # example curves of the half-trained model (step 100 is not trained yet)
-    stale = ev.write_examples(run_dir, ("linear", "sinusoid"))
+    stale = examples.write_examples(run_dir, ("linear", "sinusoid"))
     assert results.read_manifest(stale)["inputs"]["checkpoint"]["step"] == 80
 
     assert main(args) == 0
@@ -276,9 +275,9 @@ def test_damaged_final_checkpoint_is_retrained_not_silently_replaced(out, tmp_pa
 
     logs = []
     with pytest.warns(UserWarning, match="step 100 .* unreadable"):
-        experiments.replicate(TINY["EXPERIMENT"], TINY["PRESET"], dest,
-                              overrides=tuple(TINY["OVERRIDES"]), n_prompts=TINY["N_PROMPTS"],
-                              progress=False, log=logs.append)
+        replicate.replicate(TINY["EXPERIMENT"], TINY["PRESET"], dest,
+                            overrides=tuple(TINY["OVERRIDES"]), n_prompts=TINY["N_PROMPTS"],
+                            progress=False, log=logs.append)
     assert not any("train both: done" in m for m in logs), logs
     assert any("unreadable; from step 80" in m for m in logs), logs
     assert any("evaluate both (step 100)" in m for m in logs), logs

@@ -98,7 +98,7 @@ def plain_run(demo, tmp_path_factory):
     run = tmp_path_factory.mktemp("plain") / "run"
     shutil.copytree(demo / "runs/both", run)
     smallest = {}
-    save = figures._save
+    save = figures.style._save
 
     def checking_save(fig, out, name):
         fig.canvas.draw()  # tick labels exist once drawn
@@ -107,7 +107,7 @@ def plain_run(demo, tmp_path_factory):
         return save(fig, out, name)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(figures, "_save", checking_save)
+        mp.setattr(figures.style, "_save", checking_save)
         rc = main(["figures", "--run", str(run)])
     return run, smallest, rc
 

@@ -1,0 +1,98 @@
+"""Figures from saved results only (never trains or evaluates): `draw_all(out)` redraws every
+figure of a replicate folder into out/figures as PNG and PDF, from what `icl_ood.results.load`
+reads (experiment.json and the result files it lists, checked against their manifests), never
+from the experiment definitions in the code; it refuses (ResultsError, one line, nothing
+drawn) when results are missing or incomplete.
+
+Errors are normalized squared errors (predicting 0 scores 1, Garg et al.); bands are 90%
+paired-bootstrap intervals over prompts; k is the number of in-context examples.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot is imported anywhere in the package
+import matplotlib.pyplot as plt
+
+from icl_ood import results
+from icl_ood.figures import style
+from icl_ood.figures.curves import (
+    CONVEX_PRED,
+    fig_convex,
+    fig_error_vs_k,
+    fig_examples,
+    fig_freq,
+    fig_training,
+)
+from icl_ood.figures.selection import (
+    COST_PRED,
+    MODEL_PRED,
+    SLOPE_KS,
+    excess_series,
+    fig_selection,
+    fig_selection_cost,
+    fig_slope,
+)
+from icl_ood.figures.style import (
+    COLUMN_W,
+    FLOOR,
+    FLOOR_LABEL,
+    MIN_PT,
+    RC,
+    STYLE,
+    TEXT_W,
+    _legend,
+    _line,
+    _save,
+    at_k,
+    load,
+    pretrained_on,
+    seed_groups,
+    series,
+    sin_freq_range,
+)
+
+# The underscored helpers are re-exported for along_training and the tests, which use them as
+# figures.X; the figures themselves call style.X (patch figures.style.X to change what they do).
+__all__ = ["COLUMN_W", "CONVEX_PRED", "COST_PRED", "FIGURES", "FLOOR", "FLOOR_LABEL", "MIN_PT",
+           "MODEL_PRED", "RC", "SLOPE_KS", "STYLE", "TEXT_W", "_legend", "_line", "_save",
+           "at_k", "draw", "draw_all", "draw_run",
+           "excess_series", "fig_convex", "fig_error_vs_k", "fig_examples", "fig_freq",
+           "fig_selection", "fig_selection_cost", "fig_slope", "fig_training", "load",
+           "pretrained_on", "seed_groups", "series", "sin_freq_range", "style"]
+
+
+FIGURES = (fig_error_vs_k, fig_convex, fig_freq, fig_examples, fig_selection, fig_training,
+           fig_selection_cost, fig_slope)
+
+
+def draw_all(out: str | Path, force: bool = False) -> list[Path]:
+    """Redraws every figure of a replicate folder from its saved results, then writes
+    figures/manifest.json (the result files drawn, with their checksums); returns the paths.
+
+    ResultsError (nothing drawn) if the results are missing or incomplete, or if the figures
+    there were drawn from more results or a later checkpoint (unless `force`)."""
+    return draw(load(out), Path(out), force)
+
+
+def draw_run(run_dir: str | Path, force: bool = False) -> list[Path]:
+    """The figures of a plain run folder (`icl-ood train`, `icl-ood evaluate`) into
+    run_dir/figures: training curves and every sweep it has evaluated (latest checkpoint, most
+    prompts; `results.load_run`)."""
+    return draw(results.load_run(run_dir), Path(run_dir), force)
+
+
+def draw(data: dict, out: Path, force: bool = False) -> list[Path]:
+    """Every figure `data` (from `results.load` or `load_run`) has into out/figures, then its
+    manifest; refuses to replace figures drawn from more results or a later checkpoint."""
+    rank = [len(data["inputs"]), data["step"]]
+    results.check_replace(out / "figures", rank, force=force, what="figures")
+    paths = []
+    with plt.rc_context(RC):
+        for fig_fn in FIGURES:
+            paths += fig_fn(data, out / "figures")
+    results.write_manifest(out / "figures", "figures", data["inputs"], paths, rank=rank)
+    return paths

@@ -1,0 +1,173 @@
+"""Model selection: the Bayes posterior weight of the true family vs k (5), the cost of
+selection over the family oracle (7), and the slope sweep of Mueller et al.'s test functions (8)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from icl_ood.figures import style
+from icl_ood.figures.style import (
+    FLOOR,
+    _kmax,
+    _legend,
+    _line,
+    _seed_lines,
+    _seeds_note,
+    _size,
+    _suptitle,
+    _title,
+    at_k,
+    pretrained_on,
+    seed_groups,
+    series,
+)
+
+
+def fig_selection(data, out: Path) -> list[Path]:
+    """5. Model selection: Bayes posterior weight of the true family vs k, next to the error
+    (runs that differ only in seed share a column: further seeds thin)."""
+    runs = [r for r in data["runs"]
+            if r["rows"].get("k") and len(pretrained_on(r["config"]["data"])) > 1]
+    if not runs:
+        return []
+    groups = seed_groups(runs)
+    fams = max(len(r["config"]["data"]["families"]) for r in runs)
+    fig, axes = plt.subplots(1 + fams, len(groups),
+                             figsize=_size(len(groups), 1.9, 1.4 * (1 + fams) + 0.4),
+                             squeeze=False, sharex=True)
+    for j, (title, members) in enumerate(groups):
+        run = members[0]
+        dc = run["config"]["data"]
+        ax = axes[0, j]
+        _title(ax, title)
+        w = run["weights"].get("k", [])
+        for c, fam in enumerate(dc["families"]):
+            sel = sorted((r for r in w if r["task"] == fam and r["component"] == fam),
+                         key=lambda r: r["k"])
+            if sel:
+                k = np.array([r["k"] for r in sel])
+                # own dash and width per family: curves that coincide (at 1) stay visible
+                ax.plot(k, [r["weight"] for r in sel], color=f"C{c}", ls=("-", "--", ":")[c % 3],
+                        lw=2.2 - 0.6 * (c % 3), label=f"task: {fam}")
+                ax.fill_between(k, [r["lower"] for r in sel], [r["upper"] for r in sel],
+                                color=f"C{c}", alpha=0.15, lw=0)
+        if not w:
+            ax.text(0.5, 0.5, "no Bayes posterior weights saved",
+                    ha="center", va="center", transform=ax.transAxes)
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(loc="lower right", frameon=False)
+        if j == 0:
+            ax.set_ylabel("Bayes posterior weight\nof the true family")
+        for i, fam in enumerate(dc["families"], start=1):
+            ax = axes[i, j]
+            _seed_lines(ax, members, ("model", "model_no_hint", "bayes_mixture",
+                                      "least_squares", "lasso", "relu_gd", "sin_ls_known"),
+                        series, task=fam)
+            ax.set_yscale("log")
+            ax.set_ylim(FLOOR, 3)
+            _title(ax, f"task {fam} (weight {dc['weights'][i - 1]:g})")
+            if j == 0:
+                ax.set_ylabel("normalized sq. error")
+    fig.supxlabel("k (in-context examples)", y=0.02)
+    _legend(fig, axes[1:])
+    _suptitle(fig, "Model selection: posterior family weight vs k, and the error on each "
+              "pretraining family (weight: its share of pretraining)" + _seeds_note(groups), y=1.0)
+    fig.tight_layout()
+    return style._save(fig, out, "5_model_selection")
+
+
+MODEL_PRED = ("model", "model_no_hint", "model_wrong_hint")
+COST_PRED = MODEL_PRED + ("bayes_mixture", "least_squares")
+
+
+def excess_series(rows: list[dict], predictor: str, **match) -> tuple[np.ndarray, ...]:
+    """(k, normalized excess error over the row's `excess_over` predictor, paired 90% lower,
+    upper) of one predictor, sorted by k (empty where rows carry no excess)."""
+    sel = sorted((r for r in rows if r["predictor"] == predictor and r.get("norm_excess") is not None
+                  and all(r.get(f) == v for f, v in match.items())), key=lambda r: r["k"])
+    return tuple(np.array([r[f] for r in sel], float)
+                 for f in ("k", "norm_excess", "norm_excess_lower", "norm_excess_upper"))
+
+
+def fig_selection_cost(data, out: Path) -> list[Path]:
+    """7. The cost of model selection: on each pretraining family, each predictor's error minus
+    the family oracle's (the Bayes predictor of the prompt's own family, which knows it)."""
+    runs = [r for r in data["runs"] if any(x.get("norm_excess") is not None
+                                            for x in r["rows"].get("k", []))]
+    if not runs:
+        return []
+    fams = list(dict.fromkeys(f for r in runs for f in r["config"]["data"]["families"]))
+    groups = seed_groups(runs)
+    fig, axes = plt.subplots(len(fams), len(groups), figsize=_size(len(groups), 1.9,
+                                                       1.6 * len(fams) + 0.6),
+                             squeeze=False, sharex=True, sharey=True)
+    for j, (title, members) in enumerate(groups):
+        dc = members[0]["config"]["data"]
+        wts = dict(zip(dc["families"], dc["weights"]))
+        for i, fam in enumerate(fams):
+            ax = axes[i, j]
+            _seed_lines(ax, members, COST_PRED, excess_series, task=fam)
+            ax.set_yscale("log")
+            ax.set_ylim(FLOOR, 3)
+            _title(ax, (f"{title}\n" if i == 0 else "")
+                         + f"task {fam} (weight {wts.get(fam, 0):g})")
+            if j == 0:
+                ax.set_ylabel("error − oracle's")
+    fig.supxlabel("k (in-context examples)", y=0.02)
+    _legend(fig, axes)
+    _suptitle(fig, "Cost of model selection: normalized error minus that of the Bayes predictor "
+              "that knows the prompt's family (paired 90% intervals; weight: the family's share "
+              "of pretraining)" + _seeds_note(groups), y=1.02)
+    fig.tight_layout()
+    return style._save(fig, out, "7_selection_cost")
+
+
+SLOPE_KS = (10, 20, 40, 80)
+
+
+def fig_slope(data, out: Path) -> list[Path]:
+    """8. Mueller et al.'s test functions A sin(w x) + m x vs the slope m: the Bayes posterior
+    weight of each pretraining family, and the error at k = 10, 20, 40, 80."""
+    runs = [r for r in data["runs"] if r["rows"].get("slope")]
+    if not runs:
+        return []
+    ks = [k for k in SLOPE_KS if k <= _kmax(runs[0])]
+    fig, axes = plt.subplots(2, len(runs) * len(ks), figsize=_size(len(runs) * len(ks), 1.6, 3.6),
+                             squeeze=False, sharex=True)
+    for j, run in enumerate(runs):
+        fams = run["config"]["data"]["families"]
+        for i, k in enumerate(ks):
+            col = j * len(ks) + i
+            ax = axes[0, col]
+            w = [r for r in run["weights"].get("slope", []) if r["k"] == k]
+            for c, fam in enumerate(fams):
+                sel = sorted((r for r in w if r["component"] == fam), key=lambda r: r["slope"])
+                if sel:
+                    x = [r["slope"] for r in sel]
+                    ax.plot(x, [r["weight"] for r in sel], color=f"C{c}", marker=".",
+                            label=f"P({fam} | data), Bayes")
+                    ax.fill_between(x, [r["lower"] for r in sel], [r["upper"] for r in sel],
+                                    color=f"C{c}", alpha=0.15, lw=0)
+            ax.set_ylim(-0.02, 1.02)
+            _title(ax, f"{run['label']}\nk = {k}" if i == 0 else f"k = {k}")
+            if col == 0:
+                ax.set_ylabel("Bayes posterior weight\n(mean over prompts)")
+            ax = axes[1, col]
+            for p in ("model", "bayes_mixture", "task_bayes", "least_squares"):
+                x, y, lo, hi = at_k(run["rows"]["slope"], p, k, "slope")
+                if x.size:
+                    _line(ax, x, y, lo, hi, p)
+            ax.set_yscale("log")
+            ax.set_ylim(0.05, 3)
+            ax.set_xlabel("slope m")
+            if col == 0:
+                ax.set_ylabel("normalized sq. error\n(task prior Bayes: the noise)")
+    _legend(fig, axes)
+    _suptitle(fig, "Test functions A sin(w x) + m x (the pretraining sine plus a line): Bayes "
+                 "posterior over the pretraining families, and the error, vs slope m", y=1.0)
+    fig.tight_layout()
+    return style._save(fig, out, "8_slope_sweep")
+
