@@ -10,9 +10,9 @@ Layers, lowest first; a module imports only from lower layers (or from its own p
   2  config              the config schema (family sections come from the registry)
   3  presets             named configs
   4  data, model         prompt generation; the Transformer
-  5  tasks, baselines, checkpoint, reliability, stats
+  5  tasks, baselines, checkpoint, reliability, stats, table
                          evaluation tasks; reference predictors (plug-ins); orbax checkpoints;
-                         signals and run folders; paired-bootstrap statistics
+                         signals and run folders; paired-bootstrap statistics; the text table
   6  sweeps, train       sweep plug-ins; the training package (icl_ood/train/*.py: one node)
   7  evaluate, benchmark scoring checkpoints and baselines (writes results); timing training
   8  examples            a model's predictions on example prompts (saved for figure 4)
@@ -41,7 +41,7 @@ LAYERS = (
     ("config",),
     ("presets",),
     ("data", "model"),
-    ("tasks", "baselines", "checkpoint", "reliability", "stats"),
+    ("tasks", "baselines", "checkpoint", "reliability", "stats", "table"),
     ("sweeps", "train"),
     ("evaluate", "benchmark"),
     ("examples",),

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from icl_ood import presets
-from icl_ood.cli.table import format_table
 from icl_ood.config import ConfigError
 from icl_ood.results import ResultsError
+from icl_ood.table import format_table
 
 DEFAULT_PRESET_NOTE = ("icl-ood: no --preset given, so this was the tiny preset (a smoke test); "
                        "--preset picks another: " + ", ".join(presets.PRESETS))

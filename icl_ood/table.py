@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from icl_ood.evaluate import EvalResult
+from typing import Any
 
 
 def _fmt(v: float) -> str:
@@ -15,9 +12,9 @@ def _fmt(v: float) -> str:
     return f"{v:8.3f}" if abs(v) < 100 else f"{v:8.3g}"
 
 
-def format_table(result: EvalResult, ks: list[int]) -> str:
+def format_table(result: Any, ks: list[int]) -> str:
     """Normalized error per predictor (rows) and task (columns) at each k in `ks`, plus the
-    Bayes-mixture posterior family weights."""
+    Bayes-mixture posterior family weights, of an `evaluate.EvalResult`."""
     tasks = list(dict.fromkeys(r["task"] for r in result.rows))
     preds = list(dict.fromkeys(r["predictor"] for r in result.rows))
     by = {(r["predictor"], r["task"], r["k"]): r["normalized"] for r in result.rows}
