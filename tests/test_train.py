@@ -114,3 +114,22 @@ def test_time_estimate_after_compilation_once_with_a_cpu_warning_past_30_minutes
     assert "Warning" not in run(100_000, "gpu", chunks)[3]
     assert "Warning" not in run(60_000, "cpu", chunks)[3]  # 25 min left
     assert run(2_000, "cpu", chunks)[3] is None  # 43 s left: nothing to say
+
+
+def test_runs_differing_only_in_seed_or_constant_schedule_length_share_one_compilation(tmp_path):
+    """The compiled step's static config drops what it never reads: the seed (given as keys)
+    and, with a constant schedule, the run length; a cosine schedule keeps it (it decays over
+    it), and the learning rate it computes is the original config's at every step."""
+    from icl_ood.train.step import compiled_config, schedule, train_chunk
+    const = TINY.override(["train.schedule=\"constant\"", "train.steps=40"])
+    other = const.override(["train.seed=5", "train.steps=60"])
+    assert compiled_config(const) == compiled_config(other)
+    assert compiled_config(TINY) != compiled_config(TINY.override(["train.steps=900"]))
+    for cfg in (const, TINY, TINY.override(["train.warmup_steps=0"])):
+        full, kept = schedule(cfg.train), schedule(compiled_config(cfg).train)
+        assert [float(full(s)) for s in range(0, cfg.train.steps + 1, 7)] == \
+               [float(kept(s)) for s in range(0, cfg.train.steps + 1, 7)]
+    train(const, tmp_path / "a", progress=False)
+    before = train_chunk._cache_size()
+    train(other, tmp_path / "b", progress=False)
+    assert train_chunk._cache_size() == before  # no new program for seed 5, 60 steps

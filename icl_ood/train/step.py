@@ -126,12 +126,15 @@ def train_chunk(state_R: TrainState, step0, data_key_R, weights_R=None, *, graph
 
 
 def compiled_config(cfg: Config) -> Config:
-    """`cfg` without the fields only the host loop reads (name, logging, checkpointing, steps
-    per dispatch): the static argument of the compiled programs, so runs that differ only in
-    those share one compilation."""
+    """`cfg` without the fields the compiled step never reads (name, logging, checkpointing,
+    steps per dispatch, the seed, which arrives as keys, and the run length unless the cosine
+    schedule decays over it): the static argument of the compiled programs, so runs that
+    differ only in those share one compilation (and compute bitwise the same)."""
+    t = cfg.train
+    steps = t.steps if t.schedule == "cosine" else max(t.warmup_steps, 1)
     return dataclasses.replace(cfg, name="", train=dataclasses.replace(
-        cfg.train, steps_per_dispatch=1, log_every=1, ckpt_every=1, keep_ckpts=1,
-        keep_log=False))
+        t, steps=steps, steps_per_dispatch=1, log_every=1, ckpt_every=1, keep_ckpts=1,
+        keep_log=False, seed=0))
 
 
 def init_runs(cfg: Config, seeds: list[int], mesh: Mesh | None = None):
