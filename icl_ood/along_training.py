@@ -125,6 +125,33 @@ def plan_segment(step: int, target: int, multiple: int, remaining_s: float, s_pe
 
 # ------------------------------------------------------------------------------- run and write
 
+def complete(out: str | Path, cfg: Config, n_prompts: int, seed: int = 0) -> bool:
+    """True if OUT holds a finished along-training run of `cfg` (every planned step scored
+    with these evaluation options)."""
+    prov = results.read_json(Path(out) / "provenance.json", {})
+    cfg = cfg.override([f"train.log_every={cfg.train.steps_per_dispatch}"])
+    return (prov.get("status") == "reached train.steps"
+            and results.digest(prov.get("config")) == results.digest(cfg.to_dict())
+            and prov.get("steps_reached") == cfg.train.steps
+            and (prov.get("n_prompts"), prov.get("eval_seed")) == (n_prompts, seed)
+            and (Path(out) / "rows.jsonl").exists())
+
+
+def _earlier(out: Path, run_dir: Path, cfg: Config, n_prompts: int, seed: int,
+             every: int) -> tuple[dict, list[dict]] | None:
+    """(provenance, rows) of the run OUT holds, to continue it; None if there is none to
+    continue; ConfigError if OUT or `run_dir` hold something else."""
+    prov = results.read_json(out / "provenance.json")
+    if prov is None or not (run_dir / "ckpt").exists():
+        return None
+    same = {"config": cfg.to_dict(), "n_prompts": n_prompts, "eval_seed": seed, "every": every}
+    differ = [k for k, v in same.items() if results.digest(prov.get(k)) != results.digest(v)]
+    if differ or not (out / "rows.jsonl").exists():
+        raise ConfigError(f"{out}: holds an along-training run with other "
+                          f"{', '.join(differ) or 'files (no rows.jsonl)'}; give a new folder")
+    return prov, results.read_jsonl(out / "rows.jsonl")
+
+
 def _loss_at(metrics: Path, step: int) -> float | None:
     recs = results.read_jsonl(metrics) if metrics.exists() else []
     return next((r["loss"] for r in reversed(recs) if r["step"] == step), None)
@@ -133,7 +160,7 @@ def _loss_at(metrics: Path, step: int) -> float | None:
 def run(cfg: Config, out: str | Path, run_dir: str | Path, *, budget_s: float = math.inf,
         n_prompts: int = 1280, every: int | None = None, seed: int = 0, t0: float | None = None,
         provenance: dict | None = None, reserve_s: float | None = None, quiet: bool = False,
-        figure: bool = True) -> dict:
+        figure: bool = True, resume: bool = False) -> dict:
     """Trains `cfg` in a fresh `run_dir` to the log_steps(cfg.train.steps, every) in turn and
     scores the model after each, stopping when the next segment would end past `budget_s`
     (seconds since `t0`, default now; the last segment is shortened to what fits); writes OUT
@@ -141,6 +168,9 @@ def run(cfg: Config, out: str | Path, run_dir: str | Path, *, budget_s: float = 
     must be a multiple of it; train.log_every is set to train.steps_per_dispatch.
     `reserve_s` (default 5% of the budget + 2 s) is kept free for the figure and misestimates.
     The figure is drawn at the end (also after a failure) unless `figure` is False.
+    `resume`: a `run_dir` that holds a run stopped part-way continues from its newest checkpoint
+    with the rows and segments OUT already has (same config and evaluation options, else
+    ConfigError), scoring only the steps not yet scored.
     """
     from icl_ood.train import load_model, train_many
     t0 = time.perf_counter() if t0 is None else t0
@@ -153,13 +183,15 @@ def run(cfg: Config, out: str | Path, run_dir: str | Path, *, budget_s: float = 
     if run_dir == out or out in run_dir.parents:
         raise ConfigError(f"--run-dir {run_dir}: must not be inside --out (checkpoints are not "
                           "results)")
-    if (run_dir / "ckpt").exists():
-        raise ConfigError(f"--run-dir {run_dir}: already holds a training run; give a new folder")
     cfg = cfg.override([f"train.log_every={spd}"])
+    earlier = _earlier(out, run_dir, cfg, n_prompts, seed, every) if resume else None
+    if earlier is None and (run_dir / "ckpt").exists():
+        raise ConfigError(f"--run-dir {run_dir}: already holds a training run; give a new folder")
     reserve_s = 0.05 * budget_s + 2.0 if reserve_s is None and math.isfinite(budget_s) \
         else (reserve_s or 0.0)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "log.txt").write_text("")
+    if earlier is None:
+        (out / "log.txt").write_text("")
     targets = log_steps(cfg.train.steps, every)
     prov = {"command": " ".join(["python", *sys.argv]), **(provenance or {}),
             "config": cfg.to_dict(), "commit": results.commit(),
@@ -169,6 +201,9 @@ def run(cfg: Config, out: str | Path, run_dir: str | Path, *, budget_s: float = 
             "run_dir": str(run_dir), "baselines": list(BASELINES), "versus": list(VERSUS),
             "loss_definition": LOSS_DEFINITION, "segments": [], "steps_reached": 0,
             "status": "running"}
+    if earlier is not None:
+        prov.update(segments=earlier[0]["segments"], steps_reached=earlier[0]["steps_reached"],
+                    resumed=earlier[0].get("resumed", []) + [earlier[0]["steps_reached"]])
 
     def log(msg: str) -> None:
         if not quiet:
@@ -191,7 +226,7 @@ def run(cfg: Config, out: str | Path, run_dir: str | Path, *, budget_s: float = 
                 "computing them on the host CPU")
             with jax.default_device(jax.devices("cpu")[0]):
                 ref = reference(cfg.data, n_prompts, seed, run=cfg.name)
-        rows = list(ref.rows)
+        rows = list(ref.rows) if earlier is None else earlier[1]
         results.write_jsonl(out / "rows.jsonl", rows)
         prov["baselines_s"] = ref.seconds
         save_prov()
@@ -199,9 +234,9 @@ def run(cfg: Config, out: str | Path, run_dir: str | Path, *, budget_s: float = 
         k_show = min(40, kmax)
         log(f"baselines on {len(ref.tasks)} tasks x {n_prompts} prompts: {ref.seconds:.1f} s; "
             f"budget {budget_s:g} s; planned steps {targets[:4]}...{targets[-1]}")
-        step, segs = 0, prov["segments"]
+        step, segs = prov["steps_reached"], prov["segments"]
         prov["status"] = "reached train.steps"
-        for target in targets:
+        for target in [t for t in targets if t > step]:
             capped = False
             if segs:
                 last = segs[-1]

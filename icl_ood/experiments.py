@@ -43,6 +43,10 @@ class Experiment:
     mix: tuple[str, str] | None = ("linear", "sinusoid")  # f = a*f1 + (1-a)*f2 in the a-sweep
     model: Mapping[str, Any] = field(default_factory=dict)  # ModelConfig fields set on the preset
     baselines: tuple[str, ...] | None = None  # the sweeps' baselines (None: all that apply)
+    train: Mapping[str, Any] = field(default_factory=dict)  # TrainConfig fields set on the preset
+    # Evaluate along training: each run trained in log-spaced segments (steps_per_dispatch * 2^i
+    # and the last) and scored after each on the same prompts (icl_ood.along_training).
+    along: bool = False
 
     @property
     def summary(self) -> str:
@@ -70,8 +74,12 @@ class Experiment:
             model = dataclasses.replace(base.model, **self.model)
         except TypeError as e:
             raise ConfigError(f"experiment {self.name}: {e}") from e
+        try:
+            train = dataclasses.replace(base.train, **{**self.train, "seed": run.seed})
+        except TypeError as e:
+            raise ConfigError(f"experiment {self.name}: {e}") from e
         cfg = dataclasses.replace(base, name=f"{self.name}/{run.name}", data=data, model=model,
-                                  train=dataclasses.replace(base.train, seed=run.seed))
+                                  train=train)
         return cfg.override(list(extra)) if extra else cfg
 
 
@@ -177,6 +185,23 @@ is worse than Bayes (pure sine: 0.41 vs 0.33 at k = 80).""",
                sweeps=("k", "slope"), mix=None, model={"max_points": 81},
                # The yardsticks of the figures (all baselines would be 14 MB of rows).
                baselines=("least_squares", "bayes_mixture", "task_bayes")),
+    Experiment("compute", """Training compute as an axis: two seeds of the preset's model pretrained
+on the 1-D linear + sinusoid mixture (50/50) at a constant learning rate after warmup [garg: a
+constant rate, so an intermediate checkpoint is a shorter run], each scored at log-spaced steps
+(steps_per_dispatch x 2^i, and the last) on the same convex and frequency prompts against the
+Bayes predictors of the pretraining prior and of the task's own prior, with the model's distance
+to each [ours: 64,000 steps, 16x the demo's; rate 1e-3].
+
+Command: `icl-ood replicate --experiment compute` (demo size; `--preset colab` for the next
+size; the paper's model and rate: `--preset paper --set train.lr=1e-4` [garg])
+Runtime: not yet run as one command; the demo size trains at about 75 ms per step on a 2-core
+AMD EPYC with jax 0.12 (scripts/along_training.py, figures/compute-cpu): about 80 min per seed
+plus about 10 s per scored step.
+Result (figures/compute-cpu: the same runs made one at a time with scripts/along_training.py,
+demo size, 32,700 steps, seeds 0 and 1; normalized by E[y^2]): see figures/compute-cpu/README.md.""",
+               (Run("seed0", "seed 0"), Run("seed1", "seed 1", seed=1)), data=LS,
+               sweeps=("convex", "freq"), train={"schedule": "constant", "lr": 1e-3,
+                                                 "steps": 64_000}, along=True),
     Experiment("selection-d20", """Model selection at d = 20 with Gaussian x [garg]: dense + sparse
 linear, dense linear + 2-layer ReLU nets (50/50) [garg: the families], and the same with the
 ReLU family rarely seen (90/10) [ours: the weights]; the Bayes predictor's posterior family

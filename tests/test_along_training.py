@@ -208,3 +208,51 @@ def test_baselines_fall_back_to_the_host_cpu(tmp_path, monkeypatch):
     assert "no float64 here" in prov["baselines_on_cpu"] and prov["steps_reached"] == 10
     rows, _ = read(tmp_path / "out")
     assert {r["predictor"] for r in rows} == {"model", *at.BASELINES}
+
+
+def test_replicate_compute_study_stops_on_a_signal_resumes_and_reports_per_seed(tmp_path,
+                                                                              monkeypatch):
+    """`icl-ood replicate --experiment compute` on the tiny preset: a SIGINT during the second
+    segment stops it (Interrupted, no study report or figure); the same command continues the
+    run from its checkpoint, scoring only new steps, and the report states per seed where the
+    mixture error lies against Bayes; a third call reuses everything; `figures --from` redraws."""
+    from icl_ood import replicate as rp
+    from icl_ood import train as tr
+    from icl_ood.cli import main
+    out, logged = tmp_path / "compute", []
+    args = {"overrides": ("train.steps=60",), "n_prompts": 8, "progress": False,
+            "log": logged.append}
+    real, calls = tr.train_many, []
+
+    def stopped_at_40(cfgs, dirs, stop_at=None, **kw):
+        calls.append(stop_at)
+        summary = real(cfgs, dirs, stop_at=stop_at, **kw)
+        return {**summary, "interrupted": "SIGINT"} if stop_at == 40 else summary
+
+    monkeypatch.setattr(tr, "train_many", stopped_at_40)
+    with pytest.raises(rp.Interrupted) as e:
+        rp.replicate("compute", "tiny", out, **args)
+    assert e.value.signal == "SIGINT" and calls == [20, 40]
+    assert not (out / "report.md").exists() and not (out / "along_training.png").exists()
+    first = ev.read_jsonl(out / "along" / "seed0" / "rows.jsonl")
+    assert along_report.model_steps(first) == [20, 40]
+    monkeypatch.setattr(tr, "train_many", real)
+
+    rp.replicate("compute", "tiny", out, **args)
+    rows = {s: ev.read_jsonl(out / "along" / s / "rows.jsonl") for s in ("seed0", "seed1")}
+    assert {s: along_report.model_steps(r) for s, r in rows.items()} == \
+        {"seed0": [20, 40, 60], "seed1": [20, 40, 60]}
+    assert rows["seed0"][:len(first)] == first  # the scored steps kept as they were
+    prov = json.loads((out / "along" / "seed0" / "provenance.json").read_text())
+    assert prov["resumed"] == [40] and prov["config"]["train"]["schedule"] == "constant"
+    report = (out / "report.md").read_text()
+    for seed in ("seed0", "seed1"):
+        sentence = along_report.crossing(rows[seed], "a=0.5", 10)
+        assert f"`{seed}`" in report and f"- {sentence}" in report
+    assert (out / "along_training.png").exists()
+    logged.clear()
+    rp.replicate("compute", "tiny", out, **args)
+    assert sum("reused" in m for m in logged) == 2
+    assert main(["figures", "--from", str(out)]) == 0
+    (out / "along" / "seed1" / "provenance.json").unlink()
+    assert main(["figures", "--from", str(out)]) == 2  # a run's results gone: refused

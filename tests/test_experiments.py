@@ -35,6 +35,8 @@ OLD = {
     "mueller": (('data.dim=1', 'data.n_points=81', 'data.x_dist="uniform"', 'data.x_scale=1.0',
                  'data.noise_std=0.1', 'data.families=["line", "offset_sine"]',
                  'data.weights=[0.5, 0.5]', 'model.max_points=81'), {"sine_line": ()}),
+    "compute": (LS + ('train.schedule="constant"', "train.lr=1e-3", "train.steps=64000"),
+                {"seed0": (), "seed1": ("train.seed=1",)}),
     "selection-d20": (D20, {
         "linear+sparse": ('data.families=["linear", "sparse_linear"]', "data.weights=[0.5, 0.5]"),
         "linear+relu": ('data.families=["linear", "relu_net"]', "data.weights=[0.5, 0.5]"),

@@ -222,6 +222,15 @@ def cmd_figures(args) -> int:
         print(f"{len(paths)} figure files in {Path(args.run_dir) / 'figures'}")
         return 0
     out = Path(args.from_dir)
+    from icl_ood.along_report import study
+    if study.is_study(out):  # `replicate --experiment compute`: rows along training per run
+        try:
+            paths = study.draw_study(out)
+        except ResultsError as e:
+            print(f"icl-ood: error: --from {e}", file=sys.stderr)
+            return 2
+        print(f"{len(paths)} figure files in {out}; report {study.write_study(out)}")
+        return 0
     try:
         paths = figures.draw_all(out, force=args.force)
     except ResultsError as e:
