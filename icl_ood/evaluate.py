@@ -20,7 +20,8 @@ function draws (common random numbers, e.g. across the convex weight a), and wri
 lines to run_dir/eval/<sweep>.jsonl plus the Bayes posterior family weights per k to
 run_dir/eval/<sweep>_bayes_weights.jsonl, with a manifest (icl_ood.results) of what they were
 computed from: the run's config, the checkpoint step and a checksum of the evaluated parameters,
-and the evaluation options. Options other than the defaults (1280 prompts per task, seed 0,
+and the evaluation options, and what each predictor is (label, line style, definition:
+baselines.describe). Options other than the defaults (1280 prompts per task, seed 0,
 every applicable baseline, the run's first two families as the convex mix, 1000 bootstrap
 resamples) put a key in the file names, e.g. eval/k.n64.jsonl, so an evaluation with other
 options never replaces another; results of an older checkpoint never replace those of a newer
@@ -47,6 +48,7 @@ from icl_ood import baselines as bl
 from icl_ood import results, sweeps
 from icl_ood.config import Config, DataConfig
 from icl_ood.data import prompts
+from icl_ood.results import read_jsonl  # noqa: F401  (ev.read_jsonl: rows run_sweep wrote)
 from icl_ood.stats import bootstrap_counts, distance, summarize
 from icl_ood.tasks import Task, draw, mean_square, skew_sqrt  # noqa: F401  (ev.Task, ev.draw)
 
@@ -60,8 +62,8 @@ DISTANCE_TO = ("bayes_mixture", "task_bayes")  # model rows carry their distance
 ROW_FIELDS = ("run", "sweep", "step", "predictor", "task", "family", "a", "freq", "k", "error",
               "lower", "upper", "normalized", "norm_lower", "norm_upper", "normalizer",
               "normalizer_how", "excess_over", *EXCESS.values(),
-              *(f"dist_{b}{sfx}" for b in ("bayes_mixture", "task_bayes")
-                for sfx in ("", "_lower", "_upper")), "n_prompts")
+              *(f"dist_{b}{sfx}" for b in DISTANCE_TO for sfx in ("", "_lower", "_upper")),
+              "n_prompts")
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -293,8 +295,6 @@ def run_sweep(run_dir: str | Path, sweep: str, *, n_prompts: int = 1280, seed: i
     results.write_jsonl(weights_path, wrows)
     inputs = result_inputs(cfg, step, checksum or model_checksum(model), sweep, options)
     results.write_manifest(rows_path, "evaluate", inputs, [rows_path, weights_path],
-                           rank=[step, n_prompts])
+                           rank=[step, n_prompts], info={"predictors": bl.describe(
+                               dict.fromkeys(r["predictor"] for r in rows))})
     return EvalResult(rows, wrows, seconds, notes, rows_path)
-
-
-read_jsonl = results.read_jsonl  # rows written by run_sweep

@@ -212,46 +212,47 @@ def test_baselines_fall_back_to_the_host_cpu(tmp_path, monkeypatch):
 
 def test_replicate_compute_study_stops_on_a_signal_resumes_and_reports_per_seed(tmp_path,
                                                                               monkeypatch):
-    """`icl-ood replicate --experiment compute` on the tiny preset: a SIGINT during the second
-    segment stops it (Interrupted, no study report or figure); the same command continues the
-    run from its checkpoint, scoring only new steps, and the report states per seed where the
-    mixture error lies against Bayes; a third call reuses everything; `figures --from` redraws."""
+    """`icl-ood replicate --experiment compute` (at the size of `done`, whose compiled programs
+    it shares): a SIGINT during the second segment stops it (Interrupted, no study report or
+    figure); the same command continues the run from its checkpoint, scoring only new steps, and
+    the report states per seed where the mixture error lies against Bayes; a third call reuses
+    everything; `figures --from` redraws."""
     from icl_ood import replicate as rp
     from icl_ood import train as tr
     from icl_ood.cli import main
     out, logged = tmp_path / "compute", []
-    args = {"overrides": ("train.steps=60",), "n_prompts": 8, "progress": False,
-            "log": logged.append}
+    args = {"overrides": (*TINY_PAPER, "train.lr=1e-4"), "n_prompts": N_PROMPTS,
+            "progress": False, "log": logged.append}
     real, calls = tr.train_many, []
 
-    def stopped_at_40(cfgs, dirs, stop_at=None, **kw):
+    def stopped_at_20(cfgs, dirs, stop_at=None, **kw):
         calls.append(stop_at)
         summary = real(cfgs, dirs, stop_at=stop_at, **kw)
-        return {**summary, "interrupted": "SIGINT"} if stop_at == 40 else summary
+        return {**summary, "interrupted": "SIGINT"} if stop_at == 20 else summary
 
-    monkeypatch.setattr(tr, "train_many", stopped_at_40)
+    monkeypatch.setattr(tr, "train_many", stopped_at_20)
     with pytest.raises(rp.Interrupted) as e:
-        rp.replicate("compute", "tiny", out, **args)
-    assert e.value.signal == "SIGINT" and calls == [20, 40]
+        rp.replicate("compute", "paper", out, **args)
+    assert e.value.signal == "SIGINT" and calls == [10, 20]
     assert not (out / "report.md").exists() and not (out / "along_training.png").exists()
     first = ev.read_jsonl(out / "along" / "seed0" / "rows.jsonl")
-    assert along_report.model_steps(first) == [20, 40]
+    assert along_report.model_steps(first) == [10, 20]
     monkeypatch.setattr(tr, "train_many", real)
 
-    rp.replicate("compute", "tiny", out, **args)
+    rp.replicate("compute", "paper", out, **args)
     rows = {s: ev.read_jsonl(out / "along" / s / "rows.jsonl") for s in ("seed0", "seed1")}
     assert {s: along_report.model_steps(r) for s, r in rows.items()} == \
-        {"seed0": [20, 40, 60], "seed1": [20, 40, 60]}
+        {"seed0": [10, 20, 40], "seed1": [10, 20, 40]}
     assert rows["seed0"][:len(first)] == first  # the scored steps kept as they were
     prov = json.loads((out / "along" / "seed0" / "provenance.json").read_text())
-    assert prov["resumed"] == [40] and prov["config"]["train"]["schedule"] == "constant"
+    assert prov["resumed"] == [20] and prov["config"]["train"]["schedule"] == "constant"
     report = (out / "report.md").read_text()
     for seed in ("seed0", "seed1"):
         sentence = along_report.crossing(rows[seed], "a=0.5", 10)
         assert f"`{seed}`" in report and f"- {sentence}" in report
     assert (out / "along_training.png").exists()
     logged.clear()
-    rp.replicate("compute", "tiny", out, **args)
+    rp.replicate("compute", "paper", out, **args)
     assert sum("reused" in m for m in logged) == 2
     assert main(["figures", "--from", str(out)]) == 0
     (out / "along" / "seed1" / "provenance.json").unlink()

@@ -237,3 +237,43 @@ def test_evaluate_kept_log_spaced_steps(tmp_path, capsys):
     assert by_step[200][("model", 10)] < by_step[20][("model", 10)]
     assert main(["evaluate", "--run", str(run), "--steps", "30"]) == 2
     assert "no checkpoint at [30]" in capsys.readouterr().err
+
+
+def test_a_user_baseline_is_saved_with_its_registered_label_and_style(tiny_run, tmp_path,
+                                                                       monkeypatch):
+    """What each predictor is (label, line style, definition) is saved with the evaluation, so
+    figures and the report show a user's baseline as registered after it is gone, and the
+    built-ins as their registry says, without importing any baseline."""
+    from icl_ood import baselines as bl
+    from icl_ood import figures, results
+
+    def build(ctx):
+        def fn(xs, ys):  # the mean of the previous y's (0 with none)
+            n = jnp.arange(ys.shape[1])
+            prev = jnp.concatenate([jnp.zeros_like(ys[:, :1]), jnp.cumsum(ys, 1)[:, :-1]], 1)
+            return prev / jnp.maximum(n, 1), {}
+        return fn, "running mean of y"
+
+    bl.names()  # the built-ins first
+    monkeypatch.setitem(bl.REGISTRY._items, "mean_so_far", bl.Spec(
+        "mean_so_far", build, "running mean of y", ("tab:olive", (0, (5, 1)), 1.3),
+        default=False, doc="The mean of the previous y's.\n\nMore text."))
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run[0], run)
+    res = ev.run_sweep(run, "k", n_prompts=32, n_boot=50, progress=False,
+                       baselines=("least_squares", "mean_so_far"))
+    saved = results.read_manifest(res.path)["predictors"]
+    assert saved["mean_so_far"] == {"label": "running mean of y",
+                                    "style": ["tab:olive", [0, [5, 1]], 1.3],
+                                    "doc": "The mean of the previous y's."}
+    assert saved["least_squares"]["label"] == bl.REGISTRY.get("least_squares").label
+    assert saved["model"]["label"] == "Transformer" and set(saved) == {
+        "model", "least_squares", "mean_so_far"}
+    monkeypatch.delitem(bl.REGISTRY._items, "mean_so_far")  # gone: drawing needs only files
+    data = results.load_run(run)
+    with figures.saved(data):
+        assert figures.look("mean_so_far") == ("running mean of y", "tab:olive", (0, (5, 1)),
+                                               1.3)
+    assert figures.look("mean_so_far")[0] == "mean_so_far"  # outside: not known
+    assert figures.look("least_squares") == figures.LEGACY_STYLE["least_squares"]
+    assert len(figures.draw_run(run)) > 0

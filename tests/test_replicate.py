@@ -320,7 +320,7 @@ def test_values_below_the_axis_floor_are_marked_and_named_in_the_legend():
                       "bayes_mixture")
     figures._line(axes[1], k, np.full(5, 0.5), k * 0, k * 0 + 1, "model")
     marks = [ln for ln in axes[1].lines if ln.get_marker() == "v"]
-    assert len(marks) == 1 and marks[0].get_color() == figures.STYLE["bayes_mixture"][1]
+    assert len(marks) == 1 and marks[0].get_color() == figures.look("bayes_mixture")[1]
     assert list(marks[0].get_xdata()) == [3.0, 4.0]
     assert list(marks[0].get_ydata()) == [figures.FLOOR] * 2
     figures._legend(fig, axes)

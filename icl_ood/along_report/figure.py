@@ -74,12 +74,12 @@ def draw_runs(runs: list[tuple[str, list[dict]]], head: str, out: Path) -> list[
                 for r, (label, rows) in enumerate(runs):
                     x, y, lo, hi = sel(rows, task, k, "model")
                     model_line(ax, x, y, lo, hi, RUN_COLORS[r % len(RUN_COLORS)],
-                               run_label(fg.STYLE["model"][0], label))
+                               run_label(fg.look("model")[0], label))
                 below = []
                 for name in ("bayes_mixture", "task_bayes"):
                     _, by, _, _ = sel(rows0, task, k, name)
                     if by.size:
-                        label, color, _, lw = fg.STYLE[name]
+                        label, color, _, lw = fg.look(name)
                         ax.axhline(max(by[0], floor), color=color, ls="--", lw=lw, label=label)
                         if by[0] < floor:
                             below.append(f"{label}: {by[0]:.1e}")

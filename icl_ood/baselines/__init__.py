@@ -105,16 +105,30 @@ def defaults() -> tuple[str, ...]:
     return tuple(n for n, s in specs().items() if s.default)
 
 
-MODEL_LABELS = {"model": "Transformer", "model_no_hint": "Transformer, no family hint",
-                "model_wrong_hint": "Transformer, wrong family hint"}  # see evaluate.hints
+MODEL = {  # the Transformer's rows (see evaluate.hints): label, style, definition
+    "model": ("Transformer", ("black", "-", 2.0),
+              "the trained model's prediction of y_k from the k pairs before it and x_k."),
+    "model_no_hint": ("Transformer, no family hint", ("0.45", "--", 1.6),
+                      "the hinted model with the family hint left out."),
+    "model_wrong_hint": ("Transformer, wrong family hint", ("tab:pink", "--", 1.6),
+                         "the hinted model given another family's hint.")}
 
 
-def label(name: str) -> str:
-    """The display name of a predictor ("model": the Transformer)."""
-    if name in MODEL_LABELS:
-        return MODEL_LABELS[name]
-    s = specs().get(name)
-    return (s.label or s.name) if s else name
+def describe(names) -> dict[str, dict]:
+    """What each predictor is, from the registry (the Transformer's from MODEL): {name: {label,
+    style: [color, line style, width], doc: first paragraph}}, saved with every evaluation so
+    figures and the report show a user baseline as registered, without importing it."""
+    out = {}
+    for name in names:
+        if name in MODEL:
+            label, style, doc = MODEL[name]
+        elif (s := specs().get(name)) is not None:
+            label, style, doc = s.label or s.name, s.style, (s.doc or "").strip()
+        else:
+            continue
+        out[name] = {"label": label, "style": list(style),
+                     "doc": " ".join(doc.split("\n\n")[0].split())}
+    return out
 
 
 def make(name: str, pretrain: DataConfig, task: DataConfig, task_families: tuple[str, ...],

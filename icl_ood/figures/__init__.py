@@ -40,16 +40,18 @@ from icl_ood.figures.style import (
     COLUMN_W,
     FLOOR,
     FLOOR_LABEL,
+    LEGACY_STYLE,
     MIN_PT,
     RC,
-    STYLE,
     TEXT_W,
     _legend,
     _line,
     _save,
     at_k,
     load,
+    look,
     pretrained_on,
+    saved,
     seed_groups,
     series,
     sin_freq_range,
@@ -57,12 +59,44 @@ from icl_ood.figures.style import (
 
 # The underscored helpers are re-exported for along_training and the tests, which use them as
 # figures.X; the figures themselves call style.X (patch figures.style.X to change what they do).
-__all__ = ["COLUMN_W", "CONVEX_PRED", "COST_PRED", "FIGURES", "FLOOR", "FLOOR_LABEL", "MIN_PT",
-           "MODEL_PRED", "RC", "SLOPE_KS", "STYLE", "TEXT_W", "_legend", "_line", "_save",
-           "at_k", "draw", "draw_all", "draw_run",
-           "excess_series", "fig_convex", "fig_error_vs_k", "fig_examples", "fig_freq",
-           "fig_selection", "fig_selection_cost", "fig_slope", "fig_training", "load",
-           "pretrained_on", "seed_groups", "series", "sin_freq_range", "style"]
+__all__ = [
+    "COLUMN_W",
+    "CONVEX_PRED",
+    "COST_PRED",
+    "FIGURES",
+    "FLOOR",
+    "FLOOR_LABEL",
+    "LEGACY_STYLE",
+    "MIN_PT",
+    "MODEL_PRED",
+    "RC",
+    "SLOPE_KS",
+    "TEXT_W",
+    "_legend",
+    "_line",
+    "_save",
+    "at_k",
+    "draw",
+    "draw_all",
+    "draw_run",
+    "excess_series",
+    "fig_convex",
+    "fig_error_vs_k",
+    "fig_examples",
+    "fig_freq",
+    "fig_selection",
+    "fig_selection_cost",
+    "fig_slope",
+    "fig_training",
+    "load",
+    "look",
+    "pretrained_on",
+    "saved",
+    "seed_groups",
+    "series",
+    "sin_freq_range",
+    "style",
+]
 
 
 FIGURES = (fig_error_vs_k, fig_convex, fig_freq, fig_examples, fig_selection, fig_training,
@@ -91,7 +125,7 @@ def draw(data: dict, out: Path, force: bool = False) -> list[Path]:
     rank = [len(data["inputs"]), data["step"]]
     results.check_replace(out / "figures", rank, force=force, what="figures")
     paths = []
-    with plt.rc_context(RC):
+    with plt.rc_context(RC), saved(data):
         for fig_fn in FIGURES:
             paths += fig_fn(data, out / "figures")
     results.write_manifest(out / "figures", "figures", data["inputs"], paths, rank=rank)

@@ -14,7 +14,6 @@ import numpy as np
 from icl_ood.figures import style
 from icl_ood.figures.style import (
     FLOOR,
-    STYLE,
     _fixed_ks,
     _legend,
     _line,
@@ -23,6 +22,7 @@ from icl_ood.figures.style import (
     _suptitle,
     _title,
     at_k,
+    look,
     pretrained_on,
     seed_groups,
     series,
@@ -146,7 +146,7 @@ def fig_examples(data, out: Path) -> list[Path]:
                 ax = axes[i, j]
                 ax.plot(e["grid_x"], e["truth"], color="0.5", lw=3, alpha=0.5, label="true f")
                 for p, v in e["k"][str(k)].items():
-                    name, color, ls, lw = STYLE.get(p, (p, "0.6", "-", 1.0))
+                    name, color, ls, lw = look(p)
                     ax.plot(e["grid_x"], v, color=color, ls=ls, lw=lw * 0.8, label=name)
                 ax.scatter(e["context_x"][:k], e["context_y"][:k], s=10, color="crimson",
                            zorder=5, label="in-context examples")

@@ -3,10 +3,13 @@ floor, reading rows into curves, drawing a curve with its band, titles, legends 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import re
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -14,7 +17,9 @@ from matplotlib.lines import Line2D
 
 from icl_ood import results
 
-STYLE = {  # predictor -> (legend label, color, line style, width)
+# predictor -> (legend label, color, line style, width) for results saved before evaluations
+# recorded what each predictor is; newer results carry it (baselines.describe, `saved`).
+LEGACY_STYLE = {
     "model": ("Transformer", "black", "-", 2.0),
     "model_no_hint": ("Transformer, no family hint", "0.45", "--", 1.6),
     "model_wrong_hint": ("Transformer, wrong family hint", "tab:pink", "--", 1.6),
@@ -35,6 +40,34 @@ RC = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "legend.fontsize
       "axes.spines.right": False, "figure.dpi": 150, "savefig.bbox": "tight"}
 FLOOR = 1e-4  # log axes: errors below this are drawn at it, marked with a triangle
 FLOOR_LABEL = f"below {FLOOR:g} (drawn at {FLOOR:g})"
+
+
+# What the predictors of the results being drawn are, as saved with them (see `saved`).
+_SAVED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("saved_predictors",
+                                                                     default=None)
+
+
+@contextlib.contextmanager
+def saved(data: dict):
+    """While drawing `data`: predictors' labels and styles as its evaluations saved them."""
+    merged = {}
+    for run in data.get("runs", []):
+        merged.update(run.get("predictors") or {})
+    token = _SAVED.set(merged)
+    try:
+        yield
+    finally:
+        _SAVED.reset(token)
+
+
+def look(predictor: str) -> tuple[str, str, Any, float]:
+    """(legend label, color, line style, width) of a predictor: as saved with the results being
+    drawn, else LEGACY_STYLE, else grey with its name."""
+    got = (_SAVED.get() or {}).get(predictor)
+    if got is None:
+        return LEGACY_STYLE.get(predictor, (predictor, "0.6", "-", 1.0))
+    color, ls, lw = got["style"]
+    return got["label"], color, (ls[0], tuple(ls[1])) if isinstance(ls, list) else ls, lw
 
 
 # ------------------------------------------------------------------------------------ loading
@@ -61,7 +94,7 @@ def at_k(rows: list[dict], predictor: str, k: int, by: str) -> tuple[np.ndarray,
 
 def _line(ax, x, y, lo, hi, predictor: str, label: bool = True, faint: bool = False) -> None:
     """One predictor's curve with its interval band (`faint`: another seed's, thin, no band)."""
-    name, color, ls, lw = STYLE.get(predictor, (predictor, "0.6", "-", 1.0))
+    name, color, ls, lw = look(predictor)
     clip = np.maximum
     ax.plot(x, clip(y, FLOOR), color=color, ls=ls, lw=lw * (0.6 if faint else 1.0),
             alpha=0.55 if faint else 1.0, label=name if label and not faint else None)

@@ -76,8 +76,11 @@ def write(out: str | Path, force: bool = False) -> Path:
                   "intervals are 90% paired-bootstrap intervals over prompts."), ""]
     present = dict.fromkeys(r["predictor"] for run in data["runs"]
                             for rows in run["rows"].values() for r in rows)
+    saved = {n: v for run in data["runs"] for n, v in (run.get("predictors") or {}).items()}
     lines += ["Predictors:", ""] + [f"- {NAMES[p]}: {d}" for p, d in DEFINITIONS.items()
-                                    if p in present] + [""]
+                                    if p in present] + [
+        f"- {saved[p]['label']}: {saved[p]['doc']}" for p in present  # e.g. a user's baseline
+        if p not in DEFINITIONS and p in saved] + [""]
     for run in data["runs"]:
         m = run["metrics"][-1] if run["metrics"] else {}
         total = run["config"]["train"]["steps"]
