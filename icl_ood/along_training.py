@@ -233,7 +233,7 @@ def run(cfg: Config, out: str | Path, run_dir: str | Path, *, budget_s: float = 
         kmax = cfg.data.n_points - 1
         k_show = min(40, kmax)
         log(f"baselines on {len(ref.tasks)} tasks x {n_prompts} prompts: {ref.seconds:.1f} s; "
-            f"budget {budget_s:g} s; planned steps {targets[:4]}...{targets[-1]}")
+            f"{f'budget {budget_s:g} s' if math.isfinite(budget_s) else 'no time budget'}; planned steps {targets[:4]}...{targets[-1]}")
         step, segs = prov["steps_reached"], prov["segments"]
         prov["status"] = "reached train.steps"
         for target in [t for t in targets if t > step]:
