@@ -1,0 +1,82 @@
+"""Atomic writes and plain reads of result files, and the hashes manifests use."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+class ResultsError(RuntimeError):
+    """A result that is missing, incomplete or inconsistent, or a write that would replace a
+    fuller result by a lesser one (the message is one line)."""
+
+
+@contextlib.contextmanager
+def atomic(path: str | Path) -> Iterator[Path]:
+    """Yields a temporary path in the target's folder; renamed to `path` if the block succeeds,
+    removed if it fails. For writers that want a file name (e.g. matplotlib's savefig)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        with tmp.open("rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    """Writes `data` to `path` atomically."""
+    with atomic(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    return write_bytes(path, text.encode())
+
+
+def write_json(path: str | Path, obj: Any, indent: int | None = None) -> Path:
+    return write_text(path, json.dumps(obj, indent=indent) + ("\n" if indent else ""))
+
+
+def write_jsonl(path: str | Path, rows: list[dict]) -> Path:
+    return write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def read_json(path: str | Path, default: Any = None) -> Any:
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else default
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """The records of a JSON lines file (blank lines skipped)."""
+    return [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]
+
+
+def sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def digest(obj: Any) -> str:
+    """A short hash of a JSON-able value (keys sorted), e.g. of a config dict."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _canonical(obj: Any) -> Any:
+    """What `obj` reads back as from JSON (tuples become lists), for comparisons."""
+    return json.loads(json.dumps(obj))
