@@ -34,7 +34,7 @@ from icl_ood import along_report, results
 from icl_ood import baselines as bl
 from icl_ood import evaluate as ev
 from icl_ood.config import Config, ConfigError, DataConfig
-from icl_ood.stats import STAT_FIELDS
+from icl_ood.stats import STAT_FIELDS, distance
 
 SWEEPS = ("convex", "freq")
 BASELINES = ("least_squares", "sin_ls_known", "task_bayes", "bayes_mixture")
@@ -51,9 +51,6 @@ def log_steps(max_step: int, multiple: int) -> list[int]:
         raise ConfigError(f"log_steps: need 1 <= multiple <= max_step, got {multiple}, {max_step}")
     out = [multiple * 2 ** i for i in range(int(math.log2(max_step // multiple)) + 1)]
     return out if out[-1] == max_step else out + [max_step]
-
-
-distance = ev.distance  # (moved to icl_ood.evaluate, where every evaluation uses it)
 
 
 @dataclass
@@ -125,11 +122,15 @@ def plan_segment(step: int, target: int, multiple: int, remaining_s: float, s_pe
 
 # ------------------------------------------------------------------------------- run and write
 
+def along_config(cfg: Config) -> Config:
+    """The config a run along training trains: a loss record at every dispatch."""
+    return cfg.override([f"train.log_every={cfg.train.steps_per_dispatch}"])
+
+
 def complete(out: str | Path, cfg: Config, n_prompts: int, seed: int = 0) -> bool:
     """True if OUT holds a finished along-training run of `cfg` (every planned step scored
     with these evaluation options)."""
-    prov = results.read_json(Path(out) / "provenance.json", {})
-    cfg = cfg.override([f"train.log_every={cfg.train.steps_per_dispatch}"])
+    prov, cfg = results.read_json(Path(out) / "provenance.json", {}), along_config(cfg)
     return (prov.get("status") == "reached train.steps"
             and results.digest(prov.get("config")) == results.digest(cfg.to_dict())
             and prov.get("steps_reached") == cfg.train.steps
@@ -183,7 +184,7 @@ def run(cfg: Config, out: str | Path, run_dir: str | Path, *, budget_s: float = 
     if run_dir == out or out in run_dir.parents:
         raise ConfigError(f"--run-dir {run_dir}: must not be inside --out (checkpoints are not "
                           "results)")
-    cfg = cfg.override([f"train.log_every={spd}"])
+    cfg = along_config(cfg)
     earlier = _earlier(out, run_dir, cfg, n_prompts, seed, every) if resume else None
     if earlier is None and (run_dir / "ckpt").exists():
         raise ConfigError(f"--run-dir {run_dir}: already holds a training run; give a new folder")

@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from icl_ood import along_report, presets
+from icl_ood import along_report, presets, stats
 from icl_ood import along_training as at
 from icl_ood import baselines as bl
 from icl_ood import evaluate as ev
@@ -58,10 +58,10 @@ def test_distance_invariants():
     bayes, _ = bl.make("bayes_mixture", data, tcfg, task.families).predict(xs, ys)
     norm, _ = ev.mean_square(task, tcfg)
     counts = ev.bootstrap_counts(task.n_prompts, 200, 0)
-    same = at.distance(bayes, bayes, norm, counts)
-    for f in at.STAT_FIELDS:
+    same = stats.distance(bayes, bayes, norm, counts)
+    for f in stats.STAT_FIELDS:
         assert np.all(same[f] == 0.0)
-    to_zero = at.distance(bayes, np.zeros_like(bayes), norm, counts)
+    to_zero = stats.distance(bayes, np.zeros_like(bayes), norm, counts)
     expect = np.mean(bayes ** 2, 0) / norm
     np.testing.assert_allclose(to_zero["normalized"], expect, rtol=1e-12)
     np.testing.assert_allclose(to_zero["error"], np.mean(bayes ** 2, 0), rtol=1e-12)

@@ -243,11 +243,11 @@ def replicate(experiment: str = "demo", preset: str = "demo", out: str | Path | 
 def _along(exp: Experiment, cfgs: dict[str, Config], out: Path, request: dict, progress: bool,
            log) -> Path:
     """An along-training experiment (icl_ood.replicate.along); Interrupted if a run stopped."""
+    from icl_ood.along_training import along_config
     from icl_ood.replicate.along import run_study
     from icl_ood.train import check_run_dir
     for name, cfg in cfgs.items():
-        check_run_dir(cfg.override([f"train.log_every={cfg.train.steps_per_dispatch}"]),
-                      out / "runs" / name)
+        check_run_dir(along_config(cfg), out / "runs" / name)
     out.mkdir(parents=True, exist_ok=True)
     stopped = run_study(exp, cfgs, out, request, progress=progress, log=log, provenance=provenance(
         exp.name, request["preset"], request["overrides"], cfgs))
