@@ -169,9 +169,8 @@ def run(cfg: Config, out: str | Path, run_dir: str | Path, *, budget_s: float = 
     must be a multiple of it; train.log_every is set to train.steps_per_dispatch.
     `reserve_s` (default 5% of the budget + 2 s) is kept free for the figure and misestimates.
     The figure is drawn at the end (also after a failure) unless `figure` is False.
-    `resume`: a `run_dir` that holds a run stopped part-way continues from its newest checkpoint
-    with the rows and segments OUT already has (same config and evaluation options, else
-    ConfigError), scoring only the steps not yet scored.
+    `resume`: a run stopped part-way in `run_dir` continues from its newest checkpoint with
+    OUT's rows and segments (same config and options, else ConfigError), scoring new steps only.
     """
     from icl_ood.train import load_model, train_many
     t0 = time.perf_counter() if t0 is None else t0
@@ -202,7 +201,8 @@ def run(cfg: Config, out: str | Path, run_dir: str | Path, *, budget_s: float = 
             "run_dir": str(run_dir), "baselines": list(BASELINES), "versus": list(VERSUS),
             "loss_definition": LOSS_DEFINITION, "segments": [], "steps_reached": 0,
             "status": "running"}
-    if earlier is not None:
+    if earlier is not None:  # elapsed_s (and the budget) count the earlier invocations too
+        t0 -= earlier[0].get("elapsed_s", 0.0)
         prov.update(segments=earlier[0]["segments"], steps_reached=earlier[0]["steps_reached"],
                     resumed=earlier[0].get("resumed", []) + [earlier[0]["steps_reached"]])
 

@@ -246,6 +246,7 @@ def test_replicate_compute_study_stops_on_a_signal_resumes_and_reports_per_seed(
     assert rows["seed0"][:len(first)] == first  # the scored steps kept as they were
     prov = json.loads((out / "along" / "seed0" / "provenance.json").read_text())
     assert prov["resumed"] == [20] and prov["config"]["train"]["schedule"] == "constant"
+    assert prov["elapsed_s"] > prov["segments"][1]["elapsed_s"]  # both invocations counted
     report = (out / "report.md").read_text()
     for seed in ("seed0", "seed1"):
         sentence = along_report.crossing(rows[seed], "a=0.5", 10)
