@@ -90,10 +90,8 @@ BOTH = Run("both", "pretrained on linear + sinusoid (50/50)")
 LS = {"families": ("linear", "sinusoid"), "weights": (0.5, 0.5)}
 D20 = {"dim": 20, "x_dist": "gaussian", "x_scale": 1.0}
 SIN_ONLY = {"families": ("sinusoid",), "weights": (1.0,)}
-D5 = {"dim": 5, "n_points": 16, "x_dist": "gaussian", "x_scale": 1.0,
-      "families": ("linear", "sparse_linear"), "weights": (0.5, 0.5), "sparse_linear.sparsity": 2,
-      "curriculum": True, "curriculum_dim_start": 1, "curriculum_points_start": 4,
-      "curriculum_every": 500, "curriculum_dim_inc": 1, "curriculum_points_inc": 3}
+D5 = {"dim": 5, "n_points": 21, "x_dist": "gaussian", "x_scale": 1.0, "noise_std": 0.5,
+      "families": ("linear", "sparse_linear"), "weights": (0.5, 0.5), "sparse_linear.sparsity": 2}
 
 EXPERIMENTS = {e.name: e for e in (
     Experiment("demo", """One model pretrained on pure 1-D linear and pure sinusoid prompts

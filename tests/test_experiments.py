@@ -13,11 +13,9 @@ from icl_ood.config import ConfigError
 # definitions give exactly the same configs.
 LS = ('data.families=["linear", "sinusoid"]', "data.weights=[0.5, 0.5]")
 D20 = ("data.dim=20", "data.x_dist=\"gaussian\"", "data.x_scale=1.0")
-D5 = ("data.dim=5", "data.n_points=16", "data.x_dist=\"gaussian\"", "data.x_scale=1.0",
-      'data.families=["linear", "sparse_linear"]', "data.weights=[0.5, 0.5]",
-      "data.sparse_linear.sparsity=2", "data.curriculum=true", "data.curriculum_dim_start=1",
-      "data.curriculum_points_start=4", "data.curriculum_every=500", "data.curriculum_dim_inc=1",
-      "data.curriculum_points_inc=3")
+D5 = ("data.dim=5", "data.n_points=21", "data.x_dist=\"gaussian\"", "data.x_scale=1.0",
+      "data.noise_std=0.5", 'data.families=["linear", "sparse_linear"]', "data.weights=[0.5, 0.5]",
+      "data.sparse_linear.sparsity=2")
 OLD = {
     "demo": (LS, {"both": ()}),
     "ood": (LS, {"linear": ("data.weights=[1.0, 0.0]",), "sinusoid": ("data.weights=[0.0, 1.0]",),
