@@ -160,6 +160,27 @@ wrong hint 0.170 / 0.172).""",
                          ("hinted", "linear + sparse (50/50), hinted", {"family_hint": True}))
                      for seed in (0, 1)),
                data=D5, sweeps=("k",), mix=None),
+    Experiment("selection-relu", """Model selection between dense linear functions and 2-layer
+ReLU nets in d = 5 [garg: the families, Gaussian x; ours: d = 5, width 100, label noise 0.5,
+21 points, the weights]: a balanced mixture (50/50), the ReLU family rare (90/10), and a
+ReLU-only control, two seeds each, at the `small` preset (batch 256); the cost of selection
+(error minus the family oracle's) next to the Bayes predictor of the pretraining prior. The
+ReLU family's Bayes predictor is the arc-cosine Gaussian process (its exact covariance, Gaussian
+only as the width grows): the yardsticks on ReLU prompts are approximate, and labelled so.
+
+Command: `icl-ood replicate --experiment selection-relu --preset small`
+Runtime: not yet measured.
+Result: not yet run.""",
+               tuple(Run(f"{name}-s{seed}", f"{label}, seed {seed}", data, seed)
+                     for name, label, data in (
+                         ("balanced", "linear + ReLU (50/50)", {}),
+                         ("rare10", "linear + ReLU (90/10)", {"weights": (0.9, 0.1)}),
+                         ("relu", "ReLU only", {"weights": (0.0, 1.0)}))
+                     for seed in (0, 1)),
+               data={**{k: v for k, v in D5.items() if not k.startswith("sparse_linear")},
+                     "families": ("linear", "relu_net")},
+               sweeps=("k",), mix=None,
+               baselines=("least_squares", "ridge", "bayes_mixture", "task_bayes")),
     Experiment("mueller", """The setting of the public small-model rerun (Mueller, Hollmann &
 Hutter 2024, "sine and line"): 1-D x ~ U[-1, 1], label noise 0.1, a 50/50 prior over lines
 y = m x + c ((m, c) on a 41 x 41 grid in [-1, 1]^2) and sines y = c + 0.2 sin(3 pi x) (c on a

@@ -30,6 +30,13 @@ OLD = {
                                           ("sparse", ("data.weights=[0.0, 1.0]",)),
                                           ("hinted", ("data.family_hint=true",)))
                        for seed in (0, 1)}),
+    "selection-relu": (
+        ("data.dim=5", "data.n_points=21", "data.x_dist=\"gaussian\"", "data.x_scale=1.0",
+         "data.noise_std=0.5", 'data.families=["linear", "relu_net"]', "data.weights=[0.5, 0.5]"),
+        {f"{n}-s{seed}": changes + (f"train.seed={seed}",)
+         for n, changes in (("balanced", ()), ("rare10", ("data.weights=[0.9, 0.1]",)),
+                            ("relu", ("data.weights=[0.0, 1.0]",)))
+         for seed in (0, 1)}),
     "mueller": (('data.dim=1', 'data.n_points=81', 'data.x_dist="uniform"', 'data.x_scale=1.0',
                  'data.noise_std=0.1', 'data.families=["line", "offset_sine"]',
                  'data.weights=[0.5, 0.5]', 'model.max_points=81'), {"sine_line": ()}),

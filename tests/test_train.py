@@ -67,6 +67,31 @@ def test_config_mismatch_is_refused(tiny_run, tmp_path):
     assert (run_dir / "metrics.jsonl").read_text() == before
 
 
+def test_a_constant_rate_run_is_extended_exactly_and_a_decayed_one_is_refused(tmp_path):
+    """Raising train.steps of a constant-rate run continues it: the same params as a run trained
+    that long from the start; with a decaying rate the guard refuses and says why."""
+    const = TINY.override(["train.schedule=\"constant\"", "train.steps=60",
+                           "train.ckpt_every=40", "train.log_every=20"])
+    longer = const.override(["train.steps=100"])
+    train(const, tmp_path / "ext", progress=False)
+    summary = train(longer, tmp_path / "ext", progress=False)
+    assert summary["resumed_from"] == 60 and summary["steps"] == 100
+    train(longer, tmp_path / "straight", progress=False)
+    (m_ext, cfg_ext, _), (m_str, _, _) = load_model(tmp_path / "ext"), load_model(tmp_path / "straight")
+    assert cfg_ext.train.steps == 100  # config.json says what the run now is
+    for x, y in zip(jax.tree.leaves(nnx.state(m_ext, nnx.Param)),
+                    jax.tree.leaves(nnx.state(m_str, nnx.Param)), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert [r["loss"] for r in records(tmp_path / "ext")] == \
+        [r["loss"] for r in records(tmp_path / "straight")]
+    cosine = TINY.override(["train.steps=40", "train.log_every=20"])
+    train(cosine, tmp_path / "cos", progress=False)
+    with pytest.raises(ConfigError, match="only a constant-schedule run can be extended"):
+        train(cosine.override(["train.steps=60"]), tmp_path / "cos", progress=False)
+    with pytest.raises(ConfigError, match="train.steps: 100 -> 80"):  # never shortened
+        train(const.override(["train.steps=80"]), tmp_path / "ext", progress=False)
+
+
 def test_divergence_stops_and_keeps_checkpoint(tmp_path):
     cfg = TINY.override(["train.lr=1e6", "train.schedule=\"constant\"", "train.warmup_steps=0"])
     with pytest.raises(TrainingDiverged, match="at step"):

@@ -68,12 +68,11 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
     run_batch = resolve_run_batch(run_batch, num_runs)
     mesh = make_mesh()
     sharding = batch_sharding_for(cfg, mesh)
-    for c, d in runs:
-        check_run_dir(c, d)
+    longer = [check_run_dir(c, d) for c, d in runs]
     lead = jax.process_index() == 0
-    for c, d in runs:
+    for (c, d), extend in zip(runs, longer):
         d.mkdir(parents=True, exist_ok=True)
-        if lead and not (d / "config.json").exists():
+        if lead and (extend or not (d / "config.json").exists()):
             _write_atomic(d / "config.json", c.to_json())
     graphdef, state, data_keys = init_runs(cfg, [c.train.seed for c, _ in runs], mesh)
     step_cfg = compiled_config(cfg)

@@ -3,6 +3,7 @@ writes, and loading a trained model from its checkpoints."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -21,23 +22,39 @@ from icl_ood.train.runs import log_steps
 from icl_ood.train.step import TrainingDiverged, init_state, keys, schedule
 
 
-def check_run_dir(cfg: Config, run_dir: Path) -> None:
-    """Refuses to train into a folder that holds a different run (names the differing fields)."""
+def check_run_dir(cfg: Config, run_dir: Path) -> bool:
+    """Refuses to train into a folder that holds a different run (names the differing fields);
+    True if `cfg` extends the saved run: a constant schedule with only train.steps raised (its
+    steps so far are exactly those of the longer run), so training continues to the new end."""
     saved = run_dir / "config.json"
     if not saved.exists():
         if (run_dir / "ckpt").exists() or (run_dir / "metrics.jsonl").exists():
             raise ConfigError(f"{run_dir}: holds checkpoints or metrics but no config.json; "
                               "refusing to guess; use another --run-dir")
-        return
+        return False
     try:
         old = Config.from_dict(json.loads(saved.read_text()))
     except (json.JSONDecodeError, ConfigError) as e:
         raise ConfigError(f"{saved}: unreadable saved config ({e}); use another --run-dir") from e
     differ = cfg.diff(old)
+    if extends(cfg, old):
+        return True
     if differ:
-        raise ConfigError(f"{run_dir} holds a run with a different config ({'; '.join(differ)}); "
-                          "rerun with the same config to resume, or start a new run (icl-ood train "
-                          "--new-run moves the old one aside; or pick another --run-dir)")
+        longer = (" (only a constant-schedule run can be extended by raising train.steps)"
+                  if [d.split(":")[0] for d in differ] == ["train.steps"] else "")
+        raise ConfigError(f"{run_dir} holds a run with a different config ({'; '.join(differ)})"
+                          f"{longer}; rerun with the same config to resume, or start a new run "
+                          "(icl-ood train --new-run moves the old one aside; or pick another "
+                          "--run-dir)")
+    return False
+
+
+def extends(cfg: Config, old: Config) -> bool:
+    """`cfg` is `old` trained longer at a constant rate (nothing else differs)."""
+    return (cfg.train.schedule == old.train.schedule == "constant"
+            and cfg.train.steps > old.train.steps
+            and not cfg.diff(dataclasses.replace(old, train=dataclasses.replace(
+                old.train, steps=cfg.train.steps))))
 
 
 def _write_atomic(path: Path, text: str) -> None:
