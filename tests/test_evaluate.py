@@ -225,16 +225,26 @@ def test_evaluate_kept_log_spaced_steps(tmp_path, capsys):
     ckpts.close()
     capsys.readouterr()
     assert main(["evaluate", "--run", str(run), "--sweep", "k", "--steps", "all",
-                 "--n-prompts", "32", "--n-boot", "50", "--baselines", "least_squares"]) == 0
+                 "--n-prompts", "32", "--n-boot", "50",
+                 "--baselines", "least_squares,task_bayes,bayes_mixture"]) == 0
     by_step = {}
     for s in (20, 40, 80, 160, 200):
-        rows = ev.read_jsonl(run / "eval" / f"k.n32.bl=least_squares.boot50.step{s}.jsonl")
+        rows = ev.read_jsonl(run / "eval" / f"k.n32.bl=least_squares+task_bayes+bayes_mixture"
+                                            f".boot50.step{s}.jsonl")
         assert {r["step"] for r in rows} == {s}
         by_step[s] = {(r["predictor"], r["k"]): r["normalized"] for r in rows}
     # Same prompts at every step: the baseline's numbers are identical; the model's change.
     assert all(by_step[s][("least_squares", 5)] == by_step[20][("least_squares", 5)]
                for s in by_step)
     assert by_step[200][("model", 10)] < by_step[20][("model", 10)]
+    # `figures --run` reads every step back and draws error and selection cost along training.
+    from icl_ood import figures, results
+    along = results.load_run(run)["runs"][0]["along"]["k"]
+    assert sorted(along) == [20, 40, 80, 160, 200]
+    assert {r["step"] for r in along[40]} == {40}
+    assert [r["normalized"] for r in along[80] if (r["predictor"], r["k"]) == ("model", 10)] \
+        == [by_step[80][("model", 10)]]
+    assert run / "figures" / "9_selection_along_training.png" in figures.draw_run(run)
     assert main(["evaluate", "--run", str(run), "--steps", "30"]) == 2
     assert "no checkpoint at [30]" in capsys.readouterr().err
 

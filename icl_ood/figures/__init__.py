@@ -32,6 +32,7 @@ from icl_ood.figures.selection import (
     MODEL_PRED,
     SLOPE_KS,
     excess_series,
+    fig_cost_along,
     fig_selection,
     fig_selection_cost,
     fig_slope,
@@ -81,6 +82,7 @@ __all__ = [
     "draw_run",
     "excess_series",
     "fig_convex",
+    "fig_cost_along",
     "fig_error_vs_k",
     "fig_examples",
     "fig_freq",
@@ -100,7 +102,7 @@ __all__ = [
 
 
 FIGURES = (fig_error_vs_k, fig_convex, fig_freq, fig_examples, fig_selection, fig_training,
-           fig_selection_cost, fig_slope)
+           fig_selection_cost, fig_slope, fig_cost_along)
 
 
 def draw_all(out: str | Path, force: bool = False) -> list[Path]:

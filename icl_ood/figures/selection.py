@@ -1,5 +1,6 @@
 """Model selection: the Bayes posterior weight of the true family vs k (5), the cost of
-selection over the family oracle (7), and the slope sweep of Mueller et al.'s test functions (8)."""
+selection over the family oracle (7), the slope sweep of Mueller et al.'s test functions (8),
+and error and cost along training (9)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 from icl_ood.figures import style
 from icl_ood.figures.style import (
@@ -123,6 +125,61 @@ def fig_selection_cost(data, out: Path) -> list[Path]:
               "of pretraining)" + _seeds_note(groups), y=1.02)
     fig.tight_layout()
     return style._save(fig, out, "7_selection_cost")
+
+
+ALONG_KS = (2, 5, 10, 20)
+
+
+def _value(rows: list[dict], predictor: str, task: str, k: int, field: str) -> float:
+    """rows' `field` of one predictor, task and k, floored at FLOOR (nan if absent)."""
+    v = [r[field] for r in rows if r["predictor"] == predictor and r["task"] == task
+         and r["k"] == k and r.get(field) is not None]
+    return max(v[0], FLOOR) if v else np.nan
+
+
+def fig_cost_along(data, out: Path) -> list[Path]:
+    """9. Along training (a run evaluated at kept checkpoints, evaluate --steps): per pretraining
+    family, the model's normalized error and its cost of selection (error minus the family
+    oracle's) at fixed k against training steps, the Bayes predictor of the pretraining prior
+    dashed."""
+    runs = [r for r in data["runs"] if len(r.get("along", {}).get("k", {})) > 1]
+    if not runs:
+        return []
+    run = runs[0]
+    by_step = run["along"]["k"]
+    steps = sorted(by_step)
+    fams = run["config"]["data"]["families"]
+    wts = dict(zip(fams, run["config"]["data"]["weights"]))
+    ks = [k for k in ALONG_KS if k <= _kmax(run)]
+    fig, axes = plt.subplots(2, len(fams), figsize=_size(len(fams), 2.6, 4.4), squeeze=False,
+                             sharex=True)
+    for j, fam in enumerate(fams):
+        for i, field in enumerate(("normalized", "norm_excess")):
+            ax = axes[i, j]
+            for c, k in enumerate(ks):
+                ax.plot(steps, [_value(by_step[st], "model", fam, k, field) for st in steps],
+                        color=f"C{c}", marker=".")
+                ax.axhline(_value(by_step[steps[-1]], "bayes_mixture", fam, k, field),
+                           color=f"C{c}", ls="--", lw=1.2)
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_yscale("log")
+            ax.set_ylim(FLOOR, 3)
+            if i == 0:
+                _title(ax, f"task {fam} (weight {wts.get(fam, 0):g})")
+            if j == 0:
+                ax.set_ylabel(("normalized sq. error", "error − oracle's")[i])
+    fig.supxlabel("training step", y=0.02)
+    for c, k in enumerate(ks):  # colour: k; line: the predictor
+        axes[0, 0].plot([], [], color=f"C{c}", lw=2, label=f"k = {k}")
+    axes[0, 0].plot([], [], color="0.3", marker=".", label="Transformer")
+    axes[0, 0].plot([], [], color="0.3", ls="--", label="Bayes (pretraining prior)")
+    _legend(fig, axes)
+    _suptitle(fig, f"{run['label']}: error and cost of model selection along training "
+              "(the oracle: the Bayes predictor that knows the prompt's family; costs below "
+              f"{FLOOR:g} drawn at it)", y=1.02)
+    fig.tight_layout()
+    return style._save(fig, out, "9_selection_along_training")
 
 
 SLOPE_KS = (10, 20, 40, 80)

@@ -101,7 +101,9 @@ def load_run(run_dir: str | Path) -> dict:
     """What `load` gives for a replicate folder, for one plain run folder: its training curves
     and, per sweep, the intact evaluation of the latest evaluated checkpoint with the most
     prompts per task (damaged or incomplete evaluations are skipped). ResultsError if the folder
-    is not a run (no config.json) or has neither metrics nor evaluations."""
+    is not a run (no config.json) or has neither metrics nor evaluations. A sweep evaluated at
+    several kept checkpoints (evaluate --steps) is also given per step: run["along"][sweep][step]
+    (rows)."""
     d = Path(run_dir)
     if not (d / "config.json").exists():
         raise ResultsError(f"{d}: no config.json; not a run folder")
@@ -120,16 +122,23 @@ def load_run(run_dir: str | Path) -> dict:
         raise ResultsError(f"{d}: nothing to draw (no metrics.jsonl, no complete evaluation); "
                            f"run `icl-ood evaluate --run {d}` first")
     step = max((f[0] for f in found), default=None)
-    best: dict[str, tuple] = {}
+    best: dict[tuple[str, int], tuple] = {}
     for f in sorted(found, key=lambda f: (f[1], f[2])):
-        if f[0] == step:
-            best[f[3]] = f  # the most prompts, default options preferred, wins
-    chosen = {what: (f[4], f[5]) for what, f in best.items()}
+        best[f[3], f[0]] = f  # per sweep and step: the most prompts, default options preferred
+    chosen = {what: (f[4], f[5]) for (what, s), f in best.items() if s == step}
     convex = chosen.get("convex")
     mix = None if convex is None else (convex[1]["inputs"]["options"].get("mix")
                                        or config["data"]["families"][:2])
     inputs: dict[str, str] = {}
     run = _run_record(d, d.name, d.name, chosen, inputs, f"{d.name}/")
+    # Sweeps evaluated at several kept checkpoints (evaluate --steps): {sweep: {step: rows}}.
+    along: dict[str, dict[int, list[dict]]] = {}
+    for (what, s), f in sorted(best.items(), key=lambda kv: kv[0][1]):
+        if what != "examples" and sum(w == what for w, _ in best) > 1:
+            along.setdefault(what, {})[s] = read_jsonl(d / f[4][0])
+            for name in f[4]:
+                inputs[f"{d.name}/{name}"] = f[5]["outputs"][Path(name).name]
+    run["along"] = along
     exp = {"name": f"run {d.name}", "doc": "", "mix": mix, "sweeps": sorted(run["rows"])}
     return {"request": {"runs": [{"name": d.name}]}, "experiment": exp, "runs": [run],
             "inputs": inputs, "step": step or 0}
