@@ -197,7 +197,9 @@ def fig_training(data, out: Path) -> list[Path]:
                 ax.plot(step, [r["loss_per_family"].get(fam) or np.nan for r in m],
                         color=f"C{fams.index(fam)}", **({"lw": 1, "label": f"{fam} prompts"} | kw))
         ax.set_yscale("log")
-        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        lo, hi = ax.get_ylim()
+        if np.floor(np.log10(hi)) >= np.ceil(np.log10(lo)):  # a power of 10 is labelled
+            ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         _title(ax, title)
         if j % ncol == 0:
             ax.set_ylabel("training loss\n(raw sq. error, mean over k)")
