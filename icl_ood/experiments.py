@@ -152,7 +152,9 @@ models score 0.430 / 0.414 at k = 5 and 0.261 / 0.269 at k = 10, like the linear
 (0.434 / 0.475, 0.266 / 0.315) and the dense Bayes predictor (0.425, 0.236), not the Bayes
 predictor of their own prior (0.306, 0.181): the mixture costs nothing against single-family
 training, but no model uses sparsity (sparse-only seed 1: 0.457, 0.307). The hinted runs were
-still on the plateau (0.74 at k = 10, the same with a wrong hint).""",
+still on the plateau (0.74 at k = 10, the same with a wrong hint); continued to 6,000 steps
+(figures/selection-small-cpu-hinted-6000) seed 0 left it and scores 0.289 on sparse prompts at
+k = 10 with the correct hint, 0.293 with a wrong one: the hint is ignored.""",
                tuple(Run(f"{name}-s{seed}", f"{label}, seed {seed}", data, seed)
                      for name, label, data in (
                          ("balanced", "linear + sparse (50/50)", {}),
@@ -178,8 +180,8 @@ throughout), evaluation 20 s.
 Result (figures/selection-relu-small-cpu, 2,500 steps, normalized by E[y^2], seeds 0 / 1): on
 ReLU prompts the 50/50 models score 0.569 / 0.558 at k = 5 and 0.397 / 0.375 at k = 10, as good
 as the ReLU-only models (0.558 / 0.550, 0.424 / 0.413) and near the Bayes predictor of their
-prior (0.547, 0.370): selection costs them little more than it costs Bayes (0.055 / 0.044 vs 0.033 at k = 5).
-On linear prompts they pay more (0.408 at k = 5; Bayes 0.321, oracle 0.255). With ReLU nets
+prior (0.547, 0.370): selection costs them little more than it costs Bayes (0.055 / 0.044
+vs 0.033 at k = 5). On linear prompts they pay more (0.408 at k = 5; Bayes 0.321, oracle 0.255). With ReLU nets
 rare (90/10), their error on ReLU prompts at k = 20 stays at 0.300 / 0.309 where Bayes, having
 switched family, reaches 0.182.""",
                tuple(Run(f"{name}-s{seed}", f"{label}, seed {seed}", data, seed)

@@ -89,7 +89,8 @@ def small() -> Config:
     run): the batch decides whether a run leaves the plateau where it predicts 0: at batch 64
     (lr 1e-3, no curriculum) the loss stayed at E[y^2] for 5,000 steps; at batch 256 it left it
     by step 750 (noiseless and with noise 0.5); Garg et al.'s curriculum at batch 64 and rate
-    3e-3 left it in 3 of 12 runs by step 14,000 (figures/selection-small-cpu).
+    3e-3 left it in 3 of 12 runs by step 14,000 (figures/selection-small-cpu at commit
+    0d5c893).
     Command: `icl-ood train --preset small --run-dir runs/small`, or
     `icl-ood replicate --experiment selection --preset small`
     Runtime (measured, 2-core AMD EPYC, jax 0.12): at d = 5 with 21 points about 4.5 steps per
