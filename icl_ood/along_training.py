@@ -142,11 +142,15 @@ def _earlier(out: Path, run_dir: Path, cfg: Config, n_prompts: int, seed: int,
              every: int) -> tuple[dict, list[dict]] | None:
     """(provenance, rows) of the run OUT holds, to continue it; None if there is none to
     continue; ConfigError if OUT or `run_dir` hold something else."""
+    from icl_ood.train.rundir import extends
     prov = results.read_json(out / "provenance.json")
     if prov is None or not (run_dir / "ckpt").exists():
         return None
     same = {"config": cfg.to_dict(), "n_prompts": n_prompts, "eval_seed": seed, "every": every}
     differ = [k for k, v in same.items() if results.digest(prov.get(k)) != results.digest(v)]
+    if differ == ["config"] and extends(cfg, Config.from_dict(prov["config"]),
+                                        prov.get("steps_reached", 0)):
+        differ = []  # a constant-rate run trained to another length (train.rundir.extends)
     if differ or not (out / "rows.jsonl").exists():
         raise ConfigError(f"{out}: holds an along-training run with other "
                           f"{', '.join(differ) or 'files (no rows.jsonl)'}; give a new folder")
@@ -170,7 +174,8 @@ def run(cfg: Config, out: str | Path, run_dir: str | Path, *, budget_s: float = 
     `reserve_s` (default 5% of the budget + 2 s) is kept free for the figure and misestimates.
     The figure is drawn at the end (also after a failure) unless `figure` is False.
     `resume`: a run stopped part-way in `run_dir` continues from its newest checkpoint with
-    OUT's rows and segments (same config and options, else ConfigError), scoring new steps only.
+    OUT's rows and segments (same config and options, else ConfigError; at a constant rate
+    train.steps may change to a step not yet passed), scoring new steps only.
     """
     from icl_ood.train import load_model, train_many
     t0 = time.perf_counter() if t0 is None else t0
@@ -204,7 +209,11 @@ def run(cfg: Config, out: str | Path, run_dir: str | Path, *, budget_s: float = 
     if earlier is not None:  # elapsed_s (and the budget) count the earlier invocations too
         t0 -= earlier[0].get("elapsed_s", 0.0)
         prov.update(segments=earlier[0]["segments"], steps_reached=earlier[0]["steps_reached"],
-                    resumed=earlier[0].get("resumed", []) + [earlier[0]["steps_reached"]])
+                    resumed=earlier[0].get("resumed", []) + [earlier[0]["steps_reached"]],
+                    earlier=earlier[0].get("earlier", []) + [
+                        {k: earlier[0].get(k) for k in ("command", "commit", "date", "status",
+                                                        "steps_reached", "elapsed_s")}
+                        | {"train_steps": earlier[0]["config"]["train"]["steps"]}])
 
     def log(msg: str) -> None:
         if not quiet:

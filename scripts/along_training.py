@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="config override, repeatable (e.g. model.dtype=bfloat16)")
     p.add_argument("--out", required=True, help="results folder (a few small files)")
     p.add_argument("--run-dir", help="checkpoint folder, new (default: a fresh temporary folder)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --run-dir with OUT's rows (same config and options; "
+                        "at a constant rate train.steps may change); --budget-s counts the "
+                        "earlier invocations too")
     p.add_argument("--budget-s", type=float, default=math.inf,
                    help="seconds for training + evaluation, from the start of this script")
     p.add_argument("--n-prompts", type=int, default=1280, help="prompts per task (default 1280)")
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = args.run_dir or tempfile.mkdtemp(prefix="icl_ood_along_training_")
         along_training.run(
             cfg, args.out, run_dir, budget_s=args.budget_s, n_prompts=args.n_prompts,
-            every=args.every, seed=args.seed, t0=T0,
+            every=args.every, seed=args.seed, t0=T0, resume=args.resume,
             provenance={"command": " ".join(["python", *sys.argv]), "preset": args.preset,
                         "overrides": args.overrides})
     except ConfigError as e:

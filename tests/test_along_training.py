@@ -192,6 +192,27 @@ def test_refuses_run_dir_inside_out_or_reused(tmp_path, done):
         at.run(CFG, tmp_path / "out", tmp_path / "run", every=15, quiet=True)
 
 
+def test_resume_trains_a_constant_rate_run_to_a_new_length(tmp_path, done):
+    """--resume with only train.steps changed (a constant rate, not below the step reached)
+    trains on and scores the new steps only, keeping the rows and the earlier provenance; any
+    other change is refused."""
+    import shutil
+    shutil.copytree(done[0] / "out", tmp_path / "out")
+    shutil.copytree(done[0] / "run", tmp_path / "run")
+    before, _ = read(tmp_path / "out")
+    with pytest.raises(ConfigError, match="other config"):
+        at.run(CFG.override(["train.lr=2e-4"]), tmp_path / "out", tmp_path / "run",
+               n_prompts=N_PROMPTS, every=10, quiet=True, resume=True)
+    longer = CFG.override(["train.steps=80"])
+    prov = at.run(longer, tmp_path / "out", tmp_path / "run", n_prompts=N_PROMPTS, every=10,
+                  quiet=True, figure=False, resume=True)
+    rows, _ = read(tmp_path / "out")
+    assert rows[:len(before)] == before and along_report.model_steps(rows) == [10, 20, 40, 80]
+    assert prov["steps_reached"] == 80 and prov["config"]["train"]["steps"] == 80
+    assert prov["earlier"][0]["train_steps"] == 40 and prov["resumed"] == [40]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["steps"] == 80
+
+
 def test_baselines_fall_back_to_the_host_cpu(tmp_path, monkeypatch):
     """If the baselines fail on the default device, they are computed on the host CPU."""
     real = at.reference

@@ -68,8 +68,9 @@ def test_config_mismatch_is_refused(tiny_run, tmp_path):
 
 
 def test_a_constant_rate_run_is_extended_exactly_and_a_decayed_one_is_refused(tmp_path):
-    """Raising train.steps of a constant-rate run continues it: the same params as a run trained
-    that long from the start; with a decaying rate the guard refuses and says why."""
+    """Changing train.steps of a constant-rate run (not below its newest checkpoint) continues
+    it: the same params as a run trained that long from the start; with a decaying rate the
+    guard refuses and says why."""
     const = TINY.override(["train.schedule=\"constant\"", "train.steps=60",
                            "train.ckpt_every=40", "train.log_every=20"])
     longer = const.override(["train.steps=100"])
@@ -86,10 +87,14 @@ def test_a_constant_rate_run_is_extended_exactly_and_a_decayed_one_is_refused(tm
         [r["loss"] for r in records(tmp_path / "straight")]
     cosine = TINY.override(["train.steps=40", "train.log_every=20"])
     train(cosine, tmp_path / "cos", progress=False)
-    with pytest.raises(ConfigError, match="only a constant-schedule run can be extended"):
+    with pytest.raises(ConfigError, match="only a constant-schedule run can be trained to another length"):
         train(cosine.override(["train.steps=60"]), tmp_path / "cos", progress=False)
-    with pytest.raises(ConfigError, match="train.steps: 100 -> 80"):  # never shortened
+    with pytest.raises(ConfigError, match="train.steps: 100 -> 80"):  # never below its step
         train(const.override(["train.steps=80"]), tmp_path / "ext", progress=False)
+    train(longer, tmp_path / "cut", progress=False, stop_at=60)  # a 100-step run stopped at 60
+    assert train(const.override(["train.steps=80"]), tmp_path / "cut", progress=False)["steps"] == 80
+    assert [r["loss"] for r in records(tmp_path / "cut")] == \
+        [r["loss"] for r in records(tmp_path / "straight") if r["step"] <= 80]
 
 
 def test_divergence_stops_and_keeps_checkpoint(tmp_path):

@@ -24,8 +24,9 @@ from icl_ood.train.step import TrainingDiverged, init_state, keys, schedule
 
 def check_run_dir(cfg: Config, run_dir: Path) -> bool:
     """Refuses to train into a folder that holds a different run (names the differing fields);
-    True if `cfg` extends the saved run: a constant schedule with only train.steps raised (its
-    steps so far are exactly those of the longer run), so training continues to the new end."""
+    True if `cfg` re-ends the saved run: a constant schedule with only train.steps changed, to a
+    step the run has not passed (its steps so far are exactly those of the new run), so
+    training continues to the new end."""
     saved = run_dir / "config.json"
     if not saved.exists():
         if (run_dir / "ckpt").exists() or (run_dir / "metrics.jsonl").exists():
@@ -37,10 +38,13 @@ def check_run_dir(cfg: Config, run_dir: Path) -> bool:
     except (json.JSONDecodeError, ConfigError) as e:
         raise ConfigError(f"{saved}: unreadable saved config ({e}); use another --run-dir") from e
     differ = cfg.diff(old)
-    if extends(cfg, old):
+    reached = max((int(p.name) for p in (run_dir / "ckpt").iterdir() if p.name.isdigit()),
+                  default=0) if (run_dir / "ckpt").is_dir() else 0
+    if extends(cfg, old, reached):
         return True
     if differ:
-        longer = (" (only a constant-schedule run can be extended by raising train.steps)"
+        longer = (f" (only a constant-schedule run can be trained to another length, and not to "
+                  f"one below its newest checkpoint, step {reached})"
                   if [d.split(":")[0] for d in differ] == ["train.steps"] else "")
         raise ConfigError(f"{run_dir} holds a run with a different config ({'; '.join(differ)})"
                           f"{longer}; rerun with the same config to resume, or start a new run "
@@ -49,10 +53,11 @@ def check_run_dir(cfg: Config, run_dir: Path) -> bool:
     return False
 
 
-def extends(cfg: Config, old: Config) -> bool:
-    """`cfg` is `old` trained longer at a constant rate (nothing else differs)."""
+def extends(cfg: Config, old: Config, reached: int = 0) -> bool:
+    """`cfg` is `old` trained to another length at a constant rate (nothing else differs), not
+    below `reached` (the step the run has got to)."""
     return (cfg.train.schedule == old.train.schedule == "constant"
-            and cfg.train.steps > old.train.steps
+            and cfg.train.steps != old.train.steps and cfg.train.steps >= reached
             and not cfg.diff(dataclasses.replace(old, train=dataclasses.replace(
                 old.train, steps=cfg.train.steps))))
 
