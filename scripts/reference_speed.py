@@ -4,8 +4,8 @@ The reference is Garg et al.'s model class: `transformers.GPT2Model` (n_position
 dropouts 0) with a Linear(d, n_embd) read-in of interleaved x / zero-padded y tokens and a
 Linear(n_embd, 1) read-out at the x positions, squared error over all positions, Adam (lr 1e-4),
 a fresh torch.randn batch each step, torch's default threads. Ours: `icl_ood.benchmark` (the
-compiled training chunk, data drawn on the device). Both fp32, batch 64, 41 points; median of
-timed steps after warm-up. torch and transformers are not dependencies of icl-ood: run this in
+compiled training chunk, data drawn on the device). Both fp32 (ours: unless --set changes it),
+batch 64, 41 points; median of timed steps after warm-up. torch and transformers are not dependencies of icl-ood: run this in
 a scratch environment that has them, e.g.
 
   python -m venv /tmp/ref && /tmp/ref/bin/pip install -e . torch transformers
@@ -76,14 +76,15 @@ def reference_ms(n_layer: int, n_head: int, n_embd: int, d: int, n_points: int =
     return 1e3 * statistics.median(times)
 
 
-def ours_ms(preset: str, d: int, windows: int = 5) -> float:
-    """Median ms per training step of icl-ood at that size (fp32, batch 64, 41 points)."""
+def ours(preset: str, d: int, overrides: list[str], windows: int = 5) -> dict:
+    """icl-ood's benchmark record at that size (fp32 unless overridden, batch 64, 41 points)."""
     from icl_ood import presets  # not in the --reference-only child (it may lack icl-ood)
     from icl_ood.benchmark import benchmark
     cfg = presets.get(preset).override([f"data.dim={d}", "data.n_points=41",
                                         "data.x_dist=\"gaussian\"", "train.batch_size=64",
-                                        "model.dtype=\"float32\"", "train.steps_per_dispatch=10"])
-    return next(benchmark(cfg, windows=windows))["ms_per_step"]
+                                        "model.dtype=\"float32\"", "train.steps_per_dispatch=10",
+                                        *overrides])
+    return next(benchmark(cfg, windows=windows))
 
 
 def cpu_model() -> str:
@@ -106,6 +107,10 @@ def main(argv=None) -> int:
                     help="run the reference in this interpreter (default: this one)")
     ap.add_argument("--cpu-devices", type=int, default=1, metavar="N",
                     help="split our batch over N CPU devices (default 1)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[],
+                    metavar="SECTION.FIELD=VALUE",
+                    help="override our config, e.g. model.dtype=bfloat16 (recorded; the "
+                         "reference stays float32)")
     ap.add_argument("--reference-only", metavar="SIZE", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.reference_only:  # the child of --reference-python: one JSON object
@@ -133,11 +138,13 @@ def main(argv=None) -> int:
         preset, n_layer, n_head, n_embd, d = SIZES[name]
         r = json.loads(subprocess.run([*ref_cmd, name], check=True, capture_output=True,
                                       text=True).stdout.splitlines()[-1])
-        ours = ours_ms(preset, d)
+        got = ours(preset, d, args.overrides)
         rec = {"size": name, "n_layer": n_layer, "n_head": n_head, "n_embd": n_embd, "dim": d,
-               "batch": 64, "n_points": 41, "dtype": "float32",
-               "icl_ood_ms_per_step": ours, "reference_ms_per_step": r["ms"],
-               "ratio": ours / r["ms"], "icl_ood_cpu_devices": jax.device_count(),
+               "batch": 64, "n_points": 41, "dtype": got["dtype"],
+               "attention": got["attention_impl"], "overrides": args.overrides,
+               "reference_dtype": "float32", "icl_ood_ms_per_step": got["ms_per_step"],
+               "reference_ms_per_step": r["ms"], "ratio": got["ms_per_step"] / r["ms"],
+               "icl_ood_cpu_devices": jax.device_count(),
                "machine": f"{cpu_model()}, {os.cpu_count()} cores, {platform.machine()}",
                "commit": commit(), "jax": jax.__version__, "torch": r["torch"],
                "transformers": r["transformers"], "python": platform.python_version(),

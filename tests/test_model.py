@@ -36,9 +36,10 @@ def test_shapes_and_dtypes(dtype):
     assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(params))
 
 
-def test_causality_by_gradients():
+@pytest.mark.parametrize("attention", ["xla", "einsum"])
+def test_causality_by_gradients(attention):
     """Prediction i depends on x_1..x_i and y_1..y_{i-1}, never on later pairs or on y_i."""
-    model = Transformer(SMALL, 2, rngs=nnx.Rngs(0))
+    model = Transformer(dataclasses.replace(SMALL, attention=attention), 2, rngs=nnx.Rngs(0))
     key_x, key_y = jax.random.split(jax.random.key(1))
     xs, ys = jax.random.normal(key_x, (1, 9, 2)), jax.random.normal(key_y, (1, 9))
     n = xs.shape[1]
@@ -47,6 +48,28 @@ def test_causality_by_gradients():
         gx, gy = np.abs(np.asarray(gx[0])).sum(-1), np.abs(np.asarray(gy[0]))
         assert np.all(gx[i + 1:] == 0) and np.all(gy[i:] == 0), f"position {i} sees the future"
         assert gx[i] > 0 and (i == 0 or gy[i - 1] > 0), f"position {i} ignores its context"
+
+
+@pytest.mark.parametrize("dtype, tol", [("float32", 2e-6), ("bfloat16", 2e-2)])
+def test_einsum_attention_equals_dot_product_attention(dtype, tol):
+    """The einsum path (normalized after the value product) computes XLA's causal
+    dot_product_attention, values and gradients, up to rounding."""
+    q, k, v = (jax.random.normal(key, (3, 11, 2, 8)).astype(dtype)
+               for key in jax.random.split(jax.random.key(0), 3))
+    ref = jax.nn.dot_product_attention(q, k, v, is_causal=True, implementation="xla")
+    got = transformer.einsum_attention(q, k, v)
+    assert got.dtype == ref.dtype and got.shape == ref.shape
+    np.testing.assert_allclose(np.asarray(got, np.float32), np.asarray(ref, np.float32),
+                               atol=tol, rtol=tol)
+    cos = jnp.cos(jnp.arange(8.0))  # a loss that weighs every output differently
+    grads = [jax.grad(lambda q, k, v, f=f: (f(q, k, v).astype(jnp.float32) * cos).sum(),
+                      argnums=(0, 1, 2))(q, k, v) for f in (
+        lambda q, k, v: jax.nn.dot_product_attention(q, k, v, is_causal=True,
+                                                     implementation="xla"),
+        transformer.einsum_attention)]
+    for a, b in zip(*grads, strict=True):
+        np.testing.assert_allclose(np.asarray(b, np.float32), np.asarray(a, np.float32),
+                                   atol=5 * tol, rtol=5 * tol)
 
 
 def test_paper_parameter_count():

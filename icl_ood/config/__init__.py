@@ -37,7 +37,8 @@ class ModelConfig:
     max_points: int = 101  # positional capacity in (x, y) pairs: 2 * max_points tokens
     dtype: str = "float32"  # compute dtype; parameters are always float32
     attention: str = "auto"  # dot_product_attention: "xla", "cudnn", or "auto" (cudnn on a GPU
-    # for bfloat16, where its fused kernel applies; xla elsewhere)
+    # for bfloat16, where its fused kernel applies; xla elsewhere); or "einsum": two einsums,
+    # normalized after the value product (transformer.einsum_attention; other rounding)
 
     def __post_init__(self) -> None:
         for name in ("n_layers", "n_heads", "d_model", "mlp_ratio", "max_points"):
@@ -46,8 +47,8 @@ class ModelConfig:
                f"must be divisible by model.n_heads ({self.n_heads}), got {self.d_model}")
         _check(self.dtype in ("float32", "bfloat16"), "model.dtype",
                f"must be 'float32' or 'bfloat16', got {self.dtype!r}")
-        _check(self.attention in ("auto", "xla", "cudnn"), "model.attention",
-               f"must be 'auto', 'xla' or 'cudnn', got {self.attention!r}")
+        _check(self.attention in ("auto", "xla", "cudnn", "einsum"), "model.attention",
+               f"must be 'auto', 'xla', 'cudnn' or 'einsum', got {self.attention!r}")
 
 
 @dataclass(frozen=True)
