@@ -1,5 +1,6 @@
 """Evaluation along training: log steps, the distance metric, the budgeted loop and its files."""
 
+import gzip
 import json
 import math
 
@@ -276,6 +277,11 @@ def test_replicate_compute_study_stops_on_a_signal_resumes_and_reports_per_seed(
     logged.clear()
     rp.replicate("compute", "paper", out, **args)
     assert sum("reused" in m for m in logged) == 2
+    assert main(["figures", "--from", str(out)]) == 0
+    for seed in ("seed0", "seed1"):  # as committed: the rows gzipped
+        rows_path = out / "along" / seed / "rows.jsonl"
+        rows_path.with_suffix(".jsonl.gz").write_bytes(gzip.compress(rows_path.read_bytes()))
+        rows_path.unlink()
     assert main(["figures", "--from", str(out)]) == 0
     (out / "along" / "seed1" / "provenance.json").unlink()
     assert main(["figures", "--from", str(out)]) == 2  # a run's results gone: refused

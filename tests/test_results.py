@@ -32,6 +32,19 @@ def test_atomic_write_leaves_old_file_when_the_writer_fails(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == ["rows.jsonl"]  # no temporaries
 
 
+def test_jsonl_is_read_from_its_gzipped_copy(tmp_path):
+    """Committed results keep large JSON lines gzipped; read_jsonl reads them as they are."""
+    import gzip
+    recs = [{"a": 1, "b": [0.5, None]}, {"a": 2, "b": "x"}]
+    results.write_jsonl(tmp_path / "rows.jsonl", recs)
+    gz = tmp_path / "rows.jsonl.gz"
+    gz.write_bytes(gzip.compress((tmp_path / "rows.jsonl").read_bytes()))
+    (tmp_path / "rows.jsonl").unlink()
+    assert results.jsonl_exists(tmp_path / "rows.jsonl")
+    assert results.read_jsonl(tmp_path / "rows.jsonl") == recs
+    assert not results.jsonl_exists(tmp_path / "other.jsonl")
+
+
 def test_manifest_matches_only_the_same_inputs_and_intact_outputs(tmp_path):
     rows, weights = tmp_path / "k.jsonl", tmp_path / "k_bayes_weights.jsonl"
     results.write_jsonl(rows, [{"step": 100}])

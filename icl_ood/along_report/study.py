@@ -26,7 +26,7 @@ def _runs(out: Path) -> tuple[dict, list[tuple[dict, dict, list[dict]]]]:
     for spec in req.get("runs", []):
         d = out / spec["along"]
         prov = results.read_json(d / "provenance.json", {})
-        if prov.get("status") != "reached train.steps" or not (d / "rows.jsonl").exists():
+        if prov.get("status") != "reached train.steps" or not results.jsonl_exists(d / "rows.jsonl"):
             raise results.ResultsError(
                 f"{out}: run {spec['name']!r} is not finished ({spec['along']}: status "
                 f"{prov.get('status', 'missing')}); nothing drawn; rerun "

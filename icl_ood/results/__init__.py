@@ -38,6 +38,7 @@ from icl_ood.results.files import (
                                     ResultsError,
                                     atomic,
                                     digest,
+                                    jsonl_exists,
                                     read_json,
                                     read_jsonl,
                                     sha256,
@@ -61,7 +62,7 @@ from icl_ood.results.manifest import (
 from icl_ood.results.provenance import commit, machine
 
 __all__ = ["EVAL_DEFAULTS", "FORMAT", "ResultsError", "atomic", "check_replace", "commit",
-           "digest", "eval_files", "eval_key", "intact", "load", "load_run", "machine",
+           "digest", "eval_files", "eval_key", "intact", "jsonl_exists", "load", "load_run", "machine",
            "manifest_path", "matches", "read_json", "read_jsonl", "read_manifest",
            "replicate_command", "sha256", "write_bytes", "write_json", "write_jsonl",
            "write_manifest", "write_text"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import os
@@ -60,8 +61,17 @@ def read_json(path: str | Path, default: Any = None) -> Any:
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
-    """The records of a JSON lines file (blank lines skipped)."""
-    return [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]
+    """The records of a JSON lines file (blank lines skipped), or of PATH.gz if only that exists
+    (large committed results are gzipped)."""
+    path, gz = Path(path), Path(f"{path}.gz")
+    text = gzip.decompress(gz.read_bytes()).decode() if not path.exists() and gz.exists() \
+        else path.read_text()
+    return [json.loads(ln) for ln in text.splitlines() if ln.strip()]
+
+
+def jsonl_exists(path: str | Path) -> bool:
+    """PATH or PATH.gz exists (what read_jsonl reads)."""
+    return Path(path).exists() or Path(f"{path}.gz").exists()
 
 
 def sha256(path: str | Path) -> str:
