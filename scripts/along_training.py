@@ -28,6 +28,28 @@ from icl_ood import along_report, along_training, presets
 from icl_ood.config import ConfigError
 
 
+def compare(specs: list[str], out: str) -> list:
+    """The --compare figure: each TITLE=DIR[,DIR...] a column, each DIR's run labelled by its
+    seed (provenance.json)."""
+    from pathlib import Path
+
+    from icl_ood import results
+    from icl_ood.along_report.figure import draw_sizes
+    sizes = []
+    for spec in specs:
+        title, _, dirs = spec.partition("=")
+        if not dirs:
+            raise ConfigError(f"--compare {spec!r}: expected TITLE=DIR[,DIR...]")
+        runs = []
+        for d in dirs.split(","):
+            prov = results.read_json(Path(d) / "provenance.json", {})
+            seed = prov.get("config", {}).get("train", {}).get("seed", "?")
+            runs.append((f"seed {seed}", results.read_jsonl(Path(d) / "rows.jsonl")))
+        sizes.append((title, runs))
+    Path(out).mkdir(parents=True, exist_ok=True)
+    return draw_sizes(sizes, "Error along training, by model size.", Path(out))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="paper", choices=sorted(presets.PRESETS))
@@ -46,7 +68,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="first evaluated step; then x2 each time (default train.steps_per_dispatch)")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation prompts")
     p.add_argument("--figure-only", action="store_true", help="redraw OUT's figure and report and exit")
+    p.add_argument("--compare", action="append", default=[], metavar="TITLE=DIR[,DIR...]",
+                   help="draw OUT/along_sizes.png|pdf, one column per TITLE (a model size) from "
+                        "the along-training folders DIR (e.g. its seeds), and exit; repeatable")
     args = p.parse_args(argv)
+    if args.compare:
+        print("\n".join(str(x) for x in compare(args.compare, args.out)))
+        return 0
     if args.figure_only:
         print("\n".join(str(x) for x in along_report.draw(args.out)))
         print(along_report.write(args.out))

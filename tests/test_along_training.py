@@ -135,6 +135,32 @@ def test_outputs_provenance_and_figure(done):
     assert "- a=0.5, k = 10 (Bayes" in report
 
 
+def test_sizes_figure_draws_each_runs_values(done, tmp_path, monkeypatch):
+    """The by-size figure (scripts/along_training.py --compare): one column per size, each
+    run's line through its saved normalized errors."""
+    from icl_ood import figures as fg
+    from icl_ood.along_report import figure
+    rows, drawn, real = ev.read_jsonl(done[0] / "out" / "rows.jsonl"), {}, fg._save
+
+    def save(fig, out, name):
+        drawn["fig"] = fig
+        return real(fig, out, name)
+
+    monkeypatch.setattr(fg, "_save", save)
+    shifted = [{**r, "normalized": r["normalized"] * 2} if r["predictor"] == "model" else r
+               for r in rows]
+    paths = figure.draw_sizes([("one", [("seed 0", rows)]),
+                               ("two", [("seed 0", rows), ("seed 1", shifted)])], "Head.", tmp_path)
+    assert [p.name for p in paths] == ["along_sizes.png", "along_sizes.pdf"]
+    axes = drawn["fig"].axes  # row-major: the first row is a = 0.5, k = 10
+    steps = along_report.model_steps(rows)
+    want = [max(along_report.pick(rows, "a=0.5", 10, step=s), fg.FLOOR) for s in steps]
+    np.testing.assert_allclose(axes[0].lines[0].get_ydata(), want)
+    np.testing.assert_allclose(axes[1].lines[1].get_ydata(), np.maximum(2 * np.array(want),
+                                                                        fg.FLOOR))
+    np.testing.assert_allclose(axes[0].lines[0].get_xdata(), steps)
+
+
 def test_crossing_sentences_follow_the_rows():
     def rows(errs, bayes=0.1):
         out = [{"task": "a=0.5", "k": 10, "predictor": "bayes_mixture", "step": None,
