@@ -127,15 +127,23 @@ def along_config(cfg: Config) -> Config:
     return cfg.override([f"train.log_every={cfg.train.steps_per_dispatch}"])
 
 
+def _saved_config(prov: dict) -> Config | None:
+    try:
+        return Config.from_dict(prov["config"])
+    except (KeyError, TypeError, ConfigError):
+        return None
+
+
 def complete(out: str | Path, cfg: Config, n_prompts: int, seed: int = 0) -> bool:
     """True if OUT holds a finished along-training run of `cfg` (every planned step scored
-    with these evaluation options)."""
+    with these evaluation options; the run's name may differ)."""
     prov, cfg = results.read_json(Path(out) / "provenance.json", {}), along_config(cfg)
+    saved = _saved_config(prov)
     return (prov.get("status") == "reached train.steps"
-            and results.digest(prov.get("config")) == results.digest(cfg.to_dict())
+            and saved is not None and not cfg.diff(saved)
             and prov.get("steps_reached") == cfg.train.steps
             and (prov.get("n_prompts"), prov.get("eval_seed")) == (n_prompts, seed)
-            and (Path(out) / "rows.jsonl").exists())
+            and results.jsonl_exists(Path(out) / "rows.jsonl"))
 
 
 def _earlier(out: Path, run_dir: Path, cfg: Config, n_prompts: int, seed: int,
@@ -146,11 +154,11 @@ def _earlier(out: Path, run_dir: Path, cfg: Config, n_prompts: int, seed: int,
     prov = results.read_json(out / "provenance.json")
     if prov is None or not (run_dir / "ckpt").exists():
         return None
-    same = {"config": cfg.to_dict(), "n_prompts": n_prompts, "eval_seed": seed, "every": every}
-    differ = [k for k, v in same.items() if results.digest(prov.get(k)) != results.digest(v)]
-    if differ == ["config"] and extends(cfg, Config.from_dict(prov["config"]),
-                                        prov.get("steps_reached", 0)):
-        differ = []  # a constant-rate run trained to another length (train.rundir.extends)
+    same = {"n_prompts": n_prompts, "eval_seed": seed, "every": every}
+    differ = [k for k, v in same.items() if prov.get(k) != v]
+    saved = _saved_config(prov)
+    if saved is None or (cfg.diff(saved) and not extends(cfg, saved, prov.get("steps_reached", 0))):
+        differ.append("config")  # (a constant-rate run may be trained to another length)
     if differ or not (out / "rows.jsonl").exists():
         raise ConfigError(f"{out}: holds an along-training run with other "
                           f"{', '.join(differ) or 'files (no rows.jsonl)'}; give a new folder")

@@ -219,6 +219,16 @@ def test_refuses_run_dir_inside_out_or_reused(tmp_path, done):
         at.run(CFG, tmp_path / "out", tmp_path / "run", every=15, quiet=True)
 
 
+def test_complete_means_the_same_config_and_evaluation_under_any_name(done):
+    import dataclasses
+    out = done[0] / "out"
+    assert at.complete(out, CFG, N_PROMPTS)
+    assert at.complete(out, dataclasses.replace(CFG, name="compute/seed0"), N_PROMPTS)
+    assert not at.complete(out, CFG.override(["train.lr=2e-4"]), N_PROMPTS)
+    assert not at.complete(out, CFG, 2 * N_PROMPTS)
+    assert not at.complete(out, CFG.override(["train.steps=80"]), N_PROMPTS)
+
+
 def test_resume_trains_a_constant_rate_run_to_a_new_length(tmp_path, done):
     """--resume with only train.steps changed (a constant rate, not below the step reached)
     trains on and scores the new steps only, keeping the rows and the earlier provenance; any
