@@ -226,14 +226,15 @@ to each [ours: 64,000 steps, 16x the demo's; rate 1e-3].
 
 Command: `icl-ood replicate --experiment compute` (demo size; `--preset colab` for the next
 size; the paper's model and rate: `--preset paper --set train.lr=1e-4` [garg])
-Runtime: not yet run as one command; the demo size trains at about 75 ms per step on a 2-core
-AMD EPYC with jax 0.12 (scripts/along_training.py, figures/compute-cpu): about 80 min per seed
-plus about 10 s per scored step.
-Result (figures/compute-cpu: the same runs made one at a time with scripts/along_training.py,
-demo size, 32,700 steps, seeds 0 / 1, normalized by E[y^2]): at a = 0.5, k = 40 the error falls
-below the Bayes predictor of the pretraining prior (0.081) by step 1,600, is lowest at 6,400
-(0.019 / 0.018) and rises again (0.049 / 0.038 at 32,700; not crossed), while in distribution it
-keeps falling (a = 0: 0.0013 / 0.0019 at 32,700).""",
+Runtime: the demo size trains at about 75 ms per step on an otherwise idle 2-core AMD EPYC with
+jax 0.12 (figures/compute-cpu: the two seeds, made with scripts/along_training.py in two
+invocations each while sharing the cores, took 7,300 and 8,100 s), plus about 10 s per scored
+step.
+Result (figures/compute-cpu, demo size, 64,000 steps, seeds 0 / 1, normalized by E[y^2]): at
+a = 0.5, k = 40 the error falls below the Bayes predictor of the pretraining prior (0.081) by
+step 1,600, is lowest at 6,400 (0.019 / 0.018) and rises again (0.069 / 0.060 at 64,000; k = 10:
+0.101 / 0.099 against 0.107; not crossed), while in distribution it keeps falling (a = 0,
+k = 40: 0.0008 / 0.0014 at 64,000).""",
                (Run("seed0", "seed 0"), Run("seed1", "seed 1", seed=1)), data=LS,
                sweeps=("convex", "freq"), train={"schedule": "constant", "lr": 1e-3,
                                                  "steps": 64_000}, along=True),
