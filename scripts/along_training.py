@@ -34,7 +34,7 @@ def compare(specs: list[str], out: str) -> list:
     from pathlib import Path
 
     from icl_ood import results
-    from icl_ood.along_report.figure import draw_sizes
+    from icl_ood.along_report.sizes import draw_sizes
     sizes = []
     for spec in specs:
         title, _, dirs = spec.partition("=")

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from icl_ood import along_report, presets, stats
+from icl_ood import along_folder, along_report, presets, stats
 from icl_ood import along_training as at
 from icl_ood import baselines as bl
 from icl_ood import evaluate as ev
@@ -139,7 +139,7 @@ def test_sizes_figure_draws_each_runs_values(done, tmp_path, monkeypatch):
     """The by-size figure (scripts/along_training.py --compare): one column per size, each
     run's line through its saved normalized errors."""
     from icl_ood import figures as fg
-    from icl_ood.along_report import figure
+    from icl_ood.along_report import sizes
     rows, drawn, real = ev.read_jsonl(done[0] / "out" / "rows.jsonl"), {}, fg._save
 
     def save(fig, out, name):
@@ -149,7 +149,7 @@ def test_sizes_figure_draws_each_runs_values(done, tmp_path, monkeypatch):
     monkeypatch.setattr(fg, "_save", save)
     shifted = [{**r, "normalized": r["normalized"] * 2} if r["predictor"] == "model" else r
                for r in rows]
-    paths = figure.draw_sizes([("one", [("seed 0", rows)]),
+    paths = sizes.draw_sizes([("one", [("seed 0", rows)]),
                                ("two", [("seed 0", rows), ("seed 1", shifted)])], "Head.", tmp_path)
     assert [p.name for p in paths] == ["along_sizes.png", "along_sizes.pdf"]
     axes = drawn["fig"].axes  # row-major: the first row is a = 0.5, k = 10
@@ -222,11 +222,11 @@ def test_refuses_run_dir_inside_out_or_reused(tmp_path, done):
 def test_complete_means_the_same_config_and_evaluation_under_any_name(done):
     import dataclasses
     out = done[0] / "out"
-    assert at.complete(out, CFG, N_PROMPTS)
-    assert at.complete(out, dataclasses.replace(CFG, name="compute/seed0"), N_PROMPTS)
-    assert not at.complete(out, CFG.override(["train.lr=2e-4"]), N_PROMPTS)
-    assert not at.complete(out, CFG, 2 * N_PROMPTS)
-    assert not at.complete(out, CFG.override(["train.steps=80"]), N_PROMPTS)
+    assert along_folder.complete(out, CFG, N_PROMPTS)
+    assert along_folder.complete(out, dataclasses.replace(CFG, name="compute/seed0"), N_PROMPTS)
+    assert not along_folder.complete(out, CFG.override(["train.lr=2e-4"]), N_PROMPTS)
+    assert not along_folder.complete(out, CFG, 2 * N_PROMPTS)
+    assert not along_folder.complete(out, CFG.override(["train.steps=80"]), N_PROMPTS)
 
 
 def test_resume_trains_a_constant_rate_run_to_a_new_length(tmp_path, done):

@@ -17,9 +17,10 @@ Layers, lowest first; a module imports only from lower layers (or from its own p
   7  evaluate, benchmark scoring checkpoints and baselines (writes results); timing training
   8  examples            a model's predictions on example prompts (saved for figure 4)
   9  figures             drawing saved results (reads results only)
- 10  report, along_report
+ 10  report, along_report, along_folder
                          report.md from saved results (and the figures' conventions); the
-                         along-training report and figure (from its rows.jsonl)
+                         along-training report and figure (from its rows.jsonl); what an
+                         along-training folder holds (finished? what a resume continues)
  11  experiments, along_training
                          the experiment definitions (typed values, no code that runs them);
                          training in log-spaced segments, evaluated after each
@@ -46,7 +47,7 @@ LAYERS = (
     ("evaluate", "benchmark"),
     ("examples",),
     ("figures",),
-    ("report", "along_report"),
+    ("report", "along_report", "along_folder"),
     ("experiments", "along_training"),
     ("replicate",),
     ("cli",),

@@ -243,7 +243,7 @@ def replicate(experiment: str = "demo", preset: str = "demo", out: str | Path | 
 def _along(exp: Experiment, cfgs: dict[str, Config], out: Path, request: dict, progress: bool,
            log) -> Path:
     """An along-training experiment (icl_ood.replicate.along); Interrupted if a run stopped."""
-    from icl_ood.along_training import along_config
+    from icl_ood.along_folder import along_config
     from icl_ood.replicate.along import run_study
     from icl_ood.train import check_run_dir
     for name, cfg in cfgs.items():

@@ -25,7 +25,7 @@ def run_study(exp: Experiment, cfgs: dict[str, Config], out: Path, request: dict
     """Trains and scores every run not finished yet, then writes report and figure; returns
     None, or the status of the run that stopped (e.g. 'interrupted (SIGINT)'), in which case no
     report or figure is written."""
-    from icl_ood import along_training
+    from icl_ood import along_folder, along_training
     from icl_ood.along_report import study
     n = request["n_prompts"]
     results.write_json(out / "experiment.json", {**request, **describe(exp, cfgs)}, indent=2)
@@ -35,7 +35,7 @@ def run_study(exp: Experiment, cfgs: dict[str, Config], out: Path, request: dict
     for i, (name, cfg) in enumerate(cfgs.items(), 1):
         folder, run_dir = out / "along" / name, out / "runs" / name
         what = f"[{i}/{stages}] train {name} and score it along training"
-        if along_training.complete(folder, cfg, n):
+        if along_folder.complete(folder, cfg, n):
             log(f"{what}: done ({cfg.train.steps} steps), reused")
             continue
         log(f"{what} ({request['preset']} preset, {cfg.train.steps} steps, {n} prompts per task"
