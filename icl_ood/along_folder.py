@@ -34,7 +34,7 @@ def complete(out: str | Path, cfg: Config, n_prompts: int, seed: int = 0) -> boo
 
 
 def continued(out: Path, run_dir: Path, cfg: Config, n_prompts: int, seed: int,
-             every: int) -> tuple[dict, list[dict]] | None:
+              every: int) -> tuple[dict, list[dict]] | None:
     """(provenance, rows) of the run OUT holds, to continue it; None if there is none to
     continue; ConfigError if OUT or `run_dir` hold something else."""
     from icl_ood.train.rundir import extends
