@@ -73,3 +73,11 @@ def move_aside(path: str | Path) -> Path | None:
         new = path.with_name(f"{stem}-{i}")
     path.rename(new)
     return new
+
+
+def newest_step(run_dir: Path) -> int:
+    """The step of a run folder's newest checkpoint folder (0 if none), without starting jax
+    (whether it is readable is another matter)."""
+    ckpt = Path(run_dir) / "ckpt"
+    steps = [int(p.name) for p in ckpt.iterdir() if p.name.isdigit()] if ckpt.is_dir() else []
+    return max(steps, default=0)

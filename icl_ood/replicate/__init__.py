@@ -27,6 +27,7 @@ from pathlib import Path
 from icl_ood import results
 from icl_ood.config import Config, ConfigError
 from icl_ood.experiments import Experiment, get
+from icl_ood.reliability import newest_step
 
 
 class Interrupted(RuntimeError):
@@ -40,19 +41,11 @@ class Interrupted(RuntimeError):
 
 # ------------------------------------------------------------------------------------ stages
 
-def _newest_step(run_dir: Path) -> int:
-    """The newest checkpoint folder's step (0 if none), without starting jax; whether it is
-    readable is another matter (see _trained)."""
-    ckpt = run_dir / "ckpt"
-    steps = [int(p.name) for p in ckpt.iterdir() if p.name.isdigit()] if ckpt.exists() else []
-    return max(steps, default=0)
-
-
 def _trained(run_dir: Path, cfg: Config, load_model) -> tuple[tuple | None, str]:
     """((model, config, step), '') if the run's newest *readable* checkpoint is its final step;
     else (None, why it needs training)."""
     from icl_ood.checkpoint import CheckpointError
-    newest = _newest_step(run_dir)
+    newest = newest_step(run_dir)  # whether it is readable: below
     if newest < cfg.train.steps:
         return None, f"from step {newest}" if newest else ""
     try:

@@ -18,6 +18,7 @@ from flax import nnx
 from icl_ood.checkpoint import CheckpointError, Checkpoints
 from icl_ood.config import Config, ConfigError
 from icl_ood.model.transformer import Transformer
+from icl_ood.reliability import newest_step
 from icl_ood.train.runs import log_steps
 from icl_ood.train.step import TrainingDiverged, init_state, keys, schedule
 
@@ -38,8 +39,7 @@ def check_run_dir(cfg: Config, run_dir: Path) -> bool:
     except (json.JSONDecodeError, ConfigError) as e:
         raise ConfigError(f"{saved}: unreadable saved config ({e}); use another --run-dir") from e
     differ = cfg.diff(old)
-    reached = max((int(p.name) for p in (run_dir / "ckpt").iterdir() if p.name.isdigit()),
-                  default=0) if (run_dir / "ckpt").is_dir() else 0
+    reached = newest_step(run_dir)
     if extends(cfg, old, reached):
         return True
     if differ:
