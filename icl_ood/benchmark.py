@@ -56,18 +56,13 @@ def peak_flops(device_kind: str, dtype: str) -> float | None:
     return None
 
 
-def benchmark(cfg: Config, windows: int = 5, window_steps: int = 0, num_runs: int = 1,
-              run_batch: int | None = None, dispatches: int = 1, profile: str | None = None):
-    """Yields one record (dict) for `cfg`: median ms per step over `windows` timed windows.
-
-    A window is `dispatches` calls of the compiled chunk of `window_steps` scan-fused steps,
-    issued without waiting, then one wait. A step is one optimizer step of every one of the
-    `num_runs` runs trained together (`run_batch` at a time vectorised, as in training); the
-    global batch is split over all devices, as in training. With `profile` (a folder), one
-    more window is traced with jax.profiler and the record gets its device-time summary.
-    """
-    for name, v, lo in (("--num-runs", num_runs, 1), ("--windows", windows, 1),
-                        ("--window-steps", window_steps, 0), ("--dispatches", dispatches, 1)):
+def timed_window(cfg: Config, window_steps: int = 0, num_runs: int = 1,
+                 run_batch: int | None = None, dispatches: int = 1):
+    """Compiles `cfg`'s training chunk, runs it once, and returns (window, compile_s): each call
+    of window() trains `dispatches` chunks of `window_steps` steps (issued without waiting, then
+    one wait) and returns the seconds per step (the runs' state carries on between calls)."""
+    for name, v, lo in (("--num-runs", num_runs, 1), ("--window-steps", window_steps, 0),
+                        ("--dispatches", dispatches, 1)):
         if v < lo:
             raise ConfigError(f"{name}: must be >= {lo}, got {v}")
     run_batch = resolve_run_batch(run_batch, num_runs, "--run-batch")
@@ -93,8 +88,28 @@ def benchmark(cfg: Config, windows: int = 5, window_steps: int = 0, num_runs: in
             state, m = compiled(state, jnp.asarray(step, jnp.int32), data_key)
             step += n
         jax.block_until_ready((state, m))
-        return (time.perf_counter() - t0) / (n * dispatches)
+        dt = (time.perf_counter() - t0) / (n * dispatches)
+        window.last_loss = float(_host(m["loss"])[0, -1])
+        return dt
 
+    return window, compile_s
+
+
+def benchmark(cfg: Config, windows: int = 5, window_steps: int = 0, num_runs: int = 1,
+              run_batch: int | None = None, dispatches: int = 1, profile: str | None = None):
+    """Yields one record (dict) for `cfg`: median ms per step over `windows` timed windows.
+
+    A window is `dispatches` calls of the compiled chunk of `window_steps` scan-fused steps,
+    issued without waiting, then one wait. A step is one optimizer step of every one of the
+    `num_runs` runs trained together (`run_batch` at a time vectorised, as in training); the
+    global batch is split over all devices, as in training. With `profile` (a folder), one
+    more window is traced with jax.profiler and the record gets its device-time summary.
+    """
+    if windows < 1:
+        raise ConfigError(f"--windows: must be >= 1, got {windows}")
+    window, compile_s = timed_window(cfg, window_steps, num_runs, run_batch, dispatches)
+    run_batch = resolve_run_batch(run_batch, num_runs, "--run-batch")
+    n = window_steps or cfg.train.steps_per_dispatch
     times = [window() for _ in range(windows)]
     summary = None
     if profile:
@@ -119,7 +134,7 @@ def benchmark(cfg: Config, windows: int = 5, window_steps: int = 0, num_runs: in
         "steps_per_s": 1 / s, "tokens_per_s": tokens / s,
         "model_flops_per_step": fl, "achieved_flops_per_s": fl / s,
         "mfu": (fl / s / peak) if peak else None, "peak_flops_per_s": peak,
-        "compile_s": compile_s, "peak_device_bytes": mem, "final_loss": float(_host(m["loss"])[0, -1]),
+        "compile_s": compile_s, "peak_device_bytes": mem, "final_loss": window.last_loss,
         "jax": jax.__version__, "xla_flags": os.environ.get("XLA_FLAGS", ""),
     }
     if summary is not None:

@@ -5,8 +5,12 @@ dropouts 0) with a Linear(d, n_embd) read-in of interleaved x / zero-padded y to
 Linear(n_embd, 1) read-out at the x positions, squared error over all positions, Adam (lr 1e-4),
 a fresh torch.randn batch each step, torch's default threads. Ours: `icl_ood.benchmark` (the
 compiled training chunk, data drawn on the device). Both fp32 (ours: unless --set changes it),
-batch 64, 41 points; median of timed steps after warm-up. torch and transformers are not dependencies of icl-ood: run this in
-a scratch environment that has them, e.g.
+batch 64, 41 points, warmed up. The two sides alternate, so that the machine's drift hits both:
+the reference lives in a child process, ours is compiled once, and in each of --rounds rounds
+(order ABBA, a 1 s pause before each side) each side trains the same number of steps (demo 30,
+paper 5); ms per step is a side's median over rounds, the ratio that of the medians, with the
+median and range of the per-round ratios. torch and transformers are not dependencies of
+icl-ood: run this in a scratch environment that has them, e.g.
 
   python -m venv /tmp/ref && /tmp/ref/bin/pip install -e . torch transformers
   /tmp/ref/bin/python scripts/reference_speed.py --out figures/reference_speed.jsonl
@@ -30,15 +34,16 @@ import subprocess
 import sys
 import time
 
-SIZES = {  # name: (preset, n_layer, n_head, n_embd, d)
-    "paper": ("paper", 12, 8, 256, 20),
-    "demo": ("demo", 3, 4, 64, 1),
+SIZES = {  # name: (preset, n_layer, n_head, n_embd, d, steps per side per round)
+    "paper": ("paper", 12, 8, 256, 20, 5),
+    "demo": ("demo", 3, 4, 64, 1, 30),
 }
 
 
-def reference_ms(n_layer: int, n_head: int, n_embd: int, d: int, n_points: int = 41,
-                 batch: int = 64, steps: int = 12, warmup: int = 2) -> float:
-    """Median ms per training step of the PyTorch reference (see the module docstring)."""
+def reference_server(n_layer: int, n_head: int, n_embd: int, d: int, n_points: int = 41,
+                     batch: int = 64, warmup: int = 2):
+    """The PyTorch reference (module docstring), warmed up: returns run(steps) -> seconds per
+    step over that many further training steps."""
     import torch
     from transformers import GPT2Config, GPT2Model
 
@@ -61,30 +66,51 @@ def reference_ms(n_layer: int, n_head: int, n_embd: int, d: int, n_points: int =
 
     model = Reference()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    times = []
-    for i in range(warmup + steps):
+
+    def run(steps: int) -> float:
         t0 = time.perf_counter()
-        xs = torch.randn(batch, n_points, d)
-        w = torch.randn(batch, d, 1)
-        ys = (xs @ w)[..., 0]
-        loss = ((model(xs, ys) - ys) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+        for _ in range(steps):
+            xs = torch.randn(batch, n_points, d)
+            w = torch.randn(batch, d, 1)
+            ys = (xs @ w)[..., 0]
+            loss = ((model(xs, ys) - ys) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return (time.perf_counter() - t0) / steps
+
+    run(warmup)
+    return run
 
 
-def ours(preset: str, d: int, overrides: list[str], windows: int = 5) -> dict:
-    """icl-ood's benchmark record at that size (fp32 unless overridden, batch 64, 41 points)."""
-    from icl_ood import presets  # not in the --reference-only child (it may lack icl-ood)
-    from icl_ood.benchmark import benchmark
+def our_window(preset: str, d: int, steps: int, overrides: list[str]):
+    """icl-ood's compiled training chunk of `steps` steps at that size (fp32 unless overridden,
+    batch 64, 41 points), warmed up: (window() -> seconds per step, the config)."""
+    from icl_ood import presets  # not in the reference child (it may lack icl-ood)
+    from icl_ood.benchmark import timed_window
     cfg = presets.get(preset).override([f"data.dim={d}", "data.n_points=41",
                                         "data.x_dist=\"gaussian\"", "train.batch_size=64",
-                                        "model.dtype=\"float32\"", "train.steps_per_dispatch=10",
-                                        *overrides])
-    return next(benchmark(cfg, windows=windows))
+                                        "model.dtype=\"float32\"", *overrides])
+    return timed_window(cfg, window_steps=steps)[0], cfg
+
+
+def interleaved(ours, reference, rounds: int, pause_s: float = 1.0) -> dict:
+    """Alternates the two sides `rounds` times (ABBA order, a pause before each so the other
+    side's idle threads settle): per side the median over rounds of ms per step, and the
+    ratio's median and range over rounds."""
+    pairs = []
+    for r in range(rounds):
+        got = {}
+        for side in (("ours", "ref") if r % 2 == 0 else ("ref", "ours")):
+            time.sleep(pause_s)
+            got[side] = 1e3 * (ours() if side == "ours" else reference())
+        pairs.append(got)
+    ratios = [p["ours"] / p["ref"] for p in pairs]
+    o = statistics.median(p["ours"] for p in pairs)
+    f = statistics.median(p["ref"] for p in pairs)
+    return {"icl_ood_ms_per_step": o, "reference_ms_per_step": f, "ratio": o / f,
+            "ratio_median_of_rounds": statistics.median(ratios),
+            "ratio_min": min(ratios), "ratio_max": max(ratios), "rounds": pairs}
 
 
 def cpu_model() -> str:
@@ -111,39 +137,58 @@ def main(argv=None) -> int:
                     metavar="SECTION.FIELD=VALUE",
                     help="override our config, e.g. model.dtype=bfloat16 (recorded; the "
                          "reference stays float32)")
-    ap.add_argument("--reference-only", metavar="SIZE", help=argparse.SUPPRESS)
+    ap.add_argument("--rounds", type=int, default=7,
+                    help="alternations of the two sides (default 7; medians over rounds)")
+    ap.add_argument("--reference-serve", metavar="SIZE", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.reference_only:  # the child of --reference-python: one JSON object
-        _, n_layer, n_head, n_embd, d = SIZES[args.reference_only]
+    if args.rounds < 1:
+        ap.error(f"--rounds: must be >= 1, got {args.rounds}")
+    if args.reference_serve:  # the reference side: one timed round per line read from stdin
+        _, n_layer, n_head, n_embd, d, steps = SIZES[args.reference_serve]
         import torch
         import transformers
-        print(json.dumps({"ms": reference_ms(n_layer, n_head, n_embd, d),
-                          "torch": torch.__version__, "transformers": transformers.__version__,
+        run = reference_server(n_layer, n_head, n_embd, d)
+        print(json.dumps({"torch": torch.__version__, "transformers": transformers.__version__,
                           "python": platform.python_version(),
-                          "threads": torch.get_num_threads()}))
+                          "threads": torch.get_num_threads()}), flush=True)
+        for _ in sys.stdin:
+            print(json.dumps({"s": run(steps)}), flush=True)
         return 0
-    ref_cmd = [args.reference_python or sys.executable, __file__, "--reference-only"]
+    unknown = [n for n in args.sizes.split(",") if n not in SIZES]
+    if unknown:
+        ap.error(f"--sizes: unknown {unknown}; known: {sorted(SIZES)}")
+    ref_python = args.reference_python or sys.executable
     try:
-        subprocess.run([*ref_cmd[:1], "-c", "import torch, transformers"], check=True,
+        subprocess.run([ref_python, "-c", "import torch, transformers"], check=True,
                        capture_output=True)
     except (subprocess.CalledProcessError, OSError):
-        print(f"reference_speed: {ref_cmd[0]} lacks torch and transformers; see the docstring",
+        print(f"reference_speed: {ref_python} lacks torch and transformers; see the docstring",
               file=sys.stderr)
         return 2
     import jax
 
+    from icl_ood.model.transformer import attention_impl
     from icl_ood.results import commit
     jax.config.update("jax_num_cpu_devices", args.cpu_devices)
     for name in args.sizes.split(","):
-        preset, n_layer, n_head, n_embd, d = SIZES[name]
-        r = json.loads(subprocess.run([*ref_cmd, name], check=True, capture_output=True,
-                                      text=True).stdout.splitlines()[-1])
-        got = ours(preset, d, args.overrides)
+        preset, n_layer, n_head, n_embd, d, steps = SIZES[name]
+        with subprocess.Popen([ref_python, __file__, "--reference-serve", name],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as child:
+            r = json.loads(child.stdout.readline())
+
+            def reference():
+                child.stdin.write("\n")
+                child.stdin.flush()
+                return json.loads(child.stdout.readline())["s"]
+
+            window, cfg = our_window(preset, d, steps, args.overrides)
+            timing = interleaved(window, reference, args.rounds)
+            child.stdin.close()
         rec = {"size": name, "n_layer": n_layer, "n_head": n_head, "n_embd": n_embd, "dim": d,
-               "batch": 64, "n_points": 41, "dtype": got["dtype"],
-               "attention": got["attention_impl"], "overrides": args.overrides,
-               "reference_dtype": "float32", "icl_ood_ms_per_step": got["ms_per_step"],
-               "reference_ms_per_step": r["ms"], "ratio": got["ms_per_step"] / r["ms"],
+               "batch": 64, "n_points": 41, "dtype": cfg.model.dtype,
+               "attention": attention_impl(cfg.model), "overrides": args.overrides,
+               "reference_dtype": "float32", "method": f"interleaved: {args.rounds} rounds of "
+               f"{steps} steps per side, medians over rounds", **timing,
                "icl_ood_cpu_devices": jax.device_count(),
                "machine": f"{cpu_model()}, {os.cpu_count()} cores, {platform.machine()}",
                "commit": commit(), "jax": jax.__version__, "torch": r["torch"],

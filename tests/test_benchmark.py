@@ -99,3 +99,29 @@ def test_suite_entries_that_fail_or_hang_become_error_records():
     rows = bench.table([{**bad, "entry": 0}, {**ok, "entry": 1}]).splitlines()
     assert "error: " in rows[1] and rows[2].split()[:7] == ["1", "tiny", "64", "float32", "2",
                                                             "2", "5"]
+
+
+def test_reference_speed_alternates_the_sides_and_takes_medians():
+    """scripts/reference_speed.py's interleaving: ABBA order, each side timed once per round,
+    medians over rounds per side and of the per-round ratios (fake timers: no torch needed)."""
+    spec = importlib.util.spec_from_file_location(
+        "reference_speed", Path(__file__).parents[1] / "scripts" / "reference_speed.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    calls, ours_s, ref_s = [], iter([0.05, 0.06, 0.04, 0.05]), iter([0.1, 0.1, 0.2, 0.1])
+
+    def ours():
+        calls.append("ours")
+        return next(ours_s)
+
+    def ref():
+        calls.append("ref")
+        return next(ref_s)
+
+    got = mod.interleaved(ours, ref, rounds=4, pause_s=0)
+    assert calls == ["ours", "ref", "ref", "ours", "ours", "ref", "ref", "ours"]
+    assert got["icl_ood_ms_per_step"] == pytest.approx(50.0)  # median of 50, 60, 40, 50
+    assert got["reference_ms_per_step"] == pytest.approx(100.0)
+    assert got["ratio"] == pytest.approx(0.5)
+    assert got["ratio_min"] == pytest.approx(0.2) and got["ratio_max"] == pytest.approx(0.6)
+    assert got["ratio_median_of_rounds"] == pytest.approx(0.5)  # of 0.5, 0.6, 0.2, 0.5
