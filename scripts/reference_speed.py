@@ -8,7 +8,7 @@ compiled training chunk, data drawn on the device). Both fp32 (ours: unless --se
 batch 64, 41 points, warmed up. The two sides alternate, so that the machine's drift hits both:
 the reference lives in a child process, ours is compiled once, and in each of --rounds rounds
 (order ABBA, a 1 s pause before each side) each side trains the same number of steps (demo 30,
-paper 5); ms per step is a side's median over rounds, the ratio that of the medians, with the
+paper 5) twice, untimed and then timed; ms per step is a side's median over rounds, the ratio that of the medians, with the
 median and range of the per-round ratios. torch and transformers are not dependencies of
 icl-ood: run this in a scratch environment that has them, e.g.
 
@@ -94,16 +94,20 @@ def our_window(preset: str, d: int, steps: int, overrides: list[str]):
     return timed_window(cfg, window_steps=steps)[0], cfg
 
 
-def interleaved(ours, reference, rounds: int, pause_s: float = 1.0) -> dict:
-    """Alternates the two sides `rounds` times (ABBA order, a pause before each so the other
-    side's idle threads settle): per side the median over rounds of ms per step, and the
-    ratio's median and range over rounds."""
+def interleaved(ours, reference, rounds: int, pause_s: float = 1.0, warmup: int = 1) -> dict:
+    """Alternates the two sides `rounds` times (ABBA order; on its turn a side first runs
+    `warmup` untimed calls after a pause, since the first steps after the other side ran are
+    slower): per side the median over rounds of ms per step, and the ratio's median and range
+    over rounds."""
     pairs = []
     for r in range(rounds):
         got = {}
         for side in (("ours", "ref") if r % 2 == 0 else ("ref", "ours")):
+            fn = ours if side == "ours" else reference
             time.sleep(pause_s)
-            got[side] = 1e3 * (ours() if side == "ours" else reference())
+            for _ in range(warmup):
+                fn()
+            got[side] = 1e3 * fn()
         pairs.append(got)
     ratios = [p["ours"] / p["ref"] for p in pairs]
     o = statistics.median(p["ours"] for p in pairs)
@@ -188,7 +192,7 @@ def main(argv=None) -> int:
                "batch": 64, "n_points": 41, "dtype": cfg.model.dtype,
                "attention": attention_impl(cfg.model), "overrides": args.overrides,
                "reference_dtype": "float32", "method": f"interleaved: {args.rounds} rounds of "
-               f"{steps} steps per side, medians over rounds", **timing,
+               f"{steps} warm-up and {steps} timed steps per side, medians over rounds", **timing,
                "icl_ood_cpu_devices": jax.device_count(),
                "machine": f"{cpu_model()}, {os.cpu_count()} cores, {platform.machine()}",
                "commit": commit(), "jax": jax.__version__, "torch": r["torch"],

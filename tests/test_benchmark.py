@@ -118,10 +118,15 @@ def test_reference_speed_alternates_the_sides_and_takes_medians():
         calls.append("ref")
         return next(ref_s)
 
-    got = mod.interleaved(ours, ref, rounds=4, pause_s=0)
+    got = mod.interleaved(ours, ref, rounds=4, pause_s=0, warmup=0)
     assert calls == ["ours", "ref", "ref", "ours", "ours", "ref", "ref", "ours"]
     assert got["icl_ood_ms_per_step"] == pytest.approx(50.0)  # median of 50, 60, 40, 50
     assert got["reference_ms_per_step"] == pytest.approx(100.0)
     assert got["ratio"] == pytest.approx(0.5)
     assert got["ratio_min"] == pytest.approx(0.2) and got["ratio_max"] == pytest.approx(0.6)
     assert got["ratio_median_of_rounds"] == pytest.approx(0.5)  # of 0.5, 0.6, 0.2, 0.5
+    calls.clear()
+    ours_s, ref_s = iter([9, 0.05] * 2), iter([9, 0.1] * 2)
+    got = mod.interleaved(ours, ref, rounds=2, pause_s=0, warmup=1)  # the warm-up call untimed
+    assert calls == ["ours", "ours", "ref", "ref", "ref", "ref", "ours", "ours"]
+    assert got["ratio"] == pytest.approx(0.5)
