@@ -106,6 +106,14 @@ def test_auto_attention_takes_cudnn_only_where_it_applies(monkeypatch, cc, dtype
     assert attention_impl(ModelConfig(dtype=dtype, attention="xla")) == "xla"
 
 
+@pytest.mark.parametrize(("backend", "want"), [("cpu", "einsum"), ("tpu", "xla")])
+def test_auto_attention_off_gpus(monkeypatch, backend, want):
+    """auto: the einsum path on a CPU (measured faster there), XLA's on a TPU; explicit wins."""
+    monkeypatch.setattr(jax, "default_backend", lambda: backend)
+    assert attention_impl(ModelConfig()) == want
+    assert attention_impl(ModelConfig(attention="xla")) == "xla"
+
+
 def test_cudnn_turned_down_at_trace_time_falls_back_to_xla(monkeypatch):
     """"auto" picked cuDNN but its checks refuse the call: same outputs as XLA, with a warning;
     an explicit attention="cudnn" still raises."""

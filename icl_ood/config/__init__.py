@@ -36,9 +36,9 @@ class ModelConfig:
     mlp_ratio: int = 4
     max_points: int = 101  # positional capacity in (x, y) pairs: 2 * max_points tokens
     dtype: str = "float32"  # compute dtype; parameters are always float32
-    attention: str = "auto"  # dot_product_attention: "xla", "cudnn", or "auto" (cudnn on a GPU
-    # for bfloat16, where its fused kernel applies; xla elsewhere); or "einsum": two einsums,
-    # normalized after the value product (transformer.einsum_attention; other rounding)
+    attention: str = "auto"  # "einsum": two einsums, normalized after the value product
+    # (transformer.einsum_attention); "xla" or "cudnn": jax.nn.dot_product_attention's; "auto":
+    # einsum on a CPU, cudnn on a GPU for bfloat16 where its fused kernel applies, else xla
 
     def __post_init__(self) -> None:
         for name in ("n_layers", "n_heads", "d_model", "mlp_ratio", "max_points"):

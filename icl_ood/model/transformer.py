@@ -27,11 +27,14 @@ def interleave(xs_BxNxD: jax.Array, ys_BxN: jax.Array) -> jax.Array:
 
 
 def attention_impl(cfg: ModelConfig) -> str:
-    """The dot_product_attention implementation for this config on the default device: "auto"
-    takes cuDNN's fused kernel where it applies (an NVIDIA GPU of compute capability >= 8.0,
-    bfloat16, head dim a multiple of 8 up to 128), XLA elsewhere (CPU, TPU, T4, float32)."""
+    """The attention implementation for this config on the default device: "auto" takes the
+    two einsums on a CPU (faster there: figures/reference_speed.jsonl), cuDNN's fused kernel
+    where it applies (an NVIDIA GPU of compute capability >= 8.0, bfloat16, head dim a multiple
+    of 8 up to 128), XLA's dot_product_attention elsewhere (TPU, T4, float32 on a GPU)."""
     if cfg.attention != "auto":
         return cfg.attention
+    if jax.default_backend() == "cpu":
+        return "einsum"
     if jax.default_backend() != "gpu" or cfg.dtype != "bfloat16":
         return "xla"
     head = cfg.d_model // cfg.n_heads
@@ -58,7 +61,8 @@ def einsum_attention(q_BxTxHxQ: jax.Array, k_BxSxHxQ: jax.Array, v_BxSxHxQ: jax.
 
 
 class Attention(nnx.Module):
-    """Causal multi-head self-attention through jax.nn.dot_product_attention."""
+    """Causal multi-head self-attention: einsum_attention or jax.nn.dot_product_attention
+    (attention_impl)."""
 
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         d, dt = cfg.d_model, jnp.dtype(cfg.dtype)
