@@ -4,8 +4,9 @@ The reference is Garg et al.'s model class: `transformers.GPT2Model` (n_position
 dropouts 0) with a Linear(d, n_embd) read-in of interleaved x / zero-padded y tokens and a
 Linear(n_embd, 1) read-out at the x positions, squared error over all positions, Adam (lr 1e-4),
 a fresh torch.randn batch each step, torch's default threads. Ours: `icl_ood.benchmark` (the
-compiled training chunk, data drawn on the device). Both fp32 (ours: unless --set changes it),
-batch 64, 41 points, warmed up. The two sides alternate, so that the machine's drift hits both:
+compiled training chunk, data drawn on the device) at the preset's dtype (demo float32; paper
+bfloat16 compute with float32 parameters, as the preset trains; --set model.dtype=float32 for
+float32 on both sides); batch 64, 41 points, warmed up. The two sides alternate, so that the machine's drift hits both:
 the reference lives in a child process, ours is compiled once, and in each of --rounds rounds
 (order ABBA, a 1 s pause before each side) each side trains the same number of steps (demo 30,
 paper 5) twice, untimed and then timed; ms per step is a side's median over rounds, the ratio that of the medians, with the
@@ -84,13 +85,13 @@ def reference_server(n_layer: int, n_head: int, n_embd: int, d: int, n_points: i
 
 
 def our_window(preset: str, d: int, steps: int, overrides: list[str]):
-    """icl-ood's compiled training chunk of `steps` steps at that size (fp32 unless overridden,
-    batch 64, 41 points), warmed up: (window() -> seconds per step, the config)."""
+    """icl-ood's compiled training chunk of `steps` steps at that size (the preset's dtype unless
+    overridden, batch 64, 41 points), warmed up: (window() -> seconds per step, the config)."""
     from icl_ood import presets  # not in the reference child (it may lack icl-ood)
     from icl_ood.benchmark import timed_window
     cfg = presets.get(preset).override([f"data.dim={d}", "data.n_points=41",
                                         "data.x_dist=\"gaussian\"", "train.batch_size=64",
-                                        "model.dtype=\"float32\"", *overrides])
+                                        *overrides])
     return timed_window(cfg, window_steps=steps)[0], cfg
 
 
@@ -139,8 +140,8 @@ def main(argv=None) -> int:
                     help="split our batch over N CPU devices (default 1)")
     ap.add_argument("--set", dest="overrides", action="append", default=[],
                     metavar="SECTION.FIELD=VALUE",
-                    help="override our config, e.g. model.dtype=bfloat16 (recorded; the "
-                         "reference stays float32)")
+                    help="override our config, e.g. model.dtype=float32 (recorded; the "
+                         "reference is float32)")
     ap.add_argument("--rounds", type=int, default=7,
                     help="alternations of the two sides (default 7; medians over rounds)")
     ap.add_argument("--reference-serve", metavar="SIZE", help=argparse.SUPPRESS)
