@@ -59,13 +59,15 @@ def demo() -> Config:
     decay and clipping at 1, 4,000 steps [ours: the largest schedule that leaves the whole demo
     within 10 minutes on a 2-core CPU]; 41 points per prompt [garg]; GPT-2 block design [garg].
     Command: `icl-ood train --preset demo --run-dir runs/demo` (or `icl-ood replicate`)
-    Runtime (measured): 4,000 steps in 190 s on a 2-core AMD EPYC with jax 0.12 (about 47 ms per
-    step), 230-950 s on 2-core Intel Xeons with jax 0.10.2; evaluation about 30 s.
+    Runtime (measured): 4,000 steps in 190-260 s on a 2-core AMD EPYC with jax 0.12 (the
+    machine's speed drifts; 224 s with the einsum attention, 261 s with XLA's, minutes apart),
+    230-950 s on 2-core Intel Xeons with jax 0.10.2; evaluation about 30 s.
     Not yet timed on a GPU.
-    Result (seed 0, figures/demo, errors divided by the task's E[y^2]): training loss 0.100 (the
-    last 100 steps); normalized error at k = 10 of 0.004 (linear) and 0.030 (sinusoid);
-    0.054 on a = 0.5 mixtures (Bayes for the pretraining prior 0.107, for the task's own prior
-    < 1e-14); seeds 1-3 in figures/demo-seeds (a = 0.5, k = 40: 0.024 to 0.057).
+    Result (seed 0, figures/demo, errors divided by the task's E[y^2]): training loss 0.091 (the
+    last 100 steps); normalized error at k = 10 of 0.003 (linear) and 0.024 (sinusoid);
+    0.031 on a = 0.5 mixtures (Bayes for the pretraining prior 0.107, for the task's own prior
+    < 1e-14); seeds 1-3 in figures/demo-seeds-einsum (a = 0.5, k = 40: 0.013 to 0.038 over
+    seeds 0-3; with XLA's attention, figures/demo-seeds: 0.024 to 0.057).
     """
     return Config(
         name="demo",

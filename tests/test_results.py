@@ -3,6 +3,7 @@ never a lesser result over a fuller one; and the CLI's answers to Ctrl-C at star
 rerun of a finished `icl-ood train` (issue 11, scenarios 5 and 6; scenarios 1-4 are in
 test_replicate.py)."""
 
+import gzip
 import json
 import os
 import signal
@@ -61,6 +62,14 @@ def test_manifest_matches_only_the_same_inputs_and_intact_outputs(tmp_path):
     assert results.intact(results.read_manifest(rows), tmp_path) == \
         "k_bayes_weights.jsonl changed since it was written"
     assert not results.matches(tmp_path / "other.jsonl", inputs)  # no manifest
+    weights.write_text("")  # back as written; then both gzipped, as committed folders hold them
+    for p in (rows, weights):
+        p.with_name(p.name + ".gz").write_bytes(gzip.compress(p.read_bytes()))
+        p.unlink()
+    assert results.matches(rows, inputs)
+    rows.with_name("k.jsonl.gz").write_bytes(gzip.compress(b'{"step": 200}\n'))
+    assert results.intact(results.read_manifest(rows), tmp_path) == \
+        "k.jsonl changed since it was written"
 
 
 def test_never_replaces_a_fuller_result_unless_forced(tmp_path):

@@ -75,8 +75,10 @@ def jsonl_exists(path: str | Path) -> bool:
 
 
 def sha256(path: str | Path) -> str:
+    """Hex SHA-256 of PATH's bytes, or of PATH.gz's decompressed bytes if only that exists."""
+    path, gz = Path(path), Path(f"{path}.gz")
     h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
+    with (gzip.open(gz, "rb") if not path.exists() and gz.exists() else path.open("rb")) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()

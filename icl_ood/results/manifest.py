@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from icl_ood.results.files import ResultsError, _canonical, sha256, write_json
+from icl_ood.results.files import ResultsError, _canonical, jsonl_exists, sha256, write_json
 from icl_ood.results.provenance import commit
 
 
@@ -52,7 +52,7 @@ def intact(man: dict | None, folder: str | Path) -> str | None:
         return "incomplete"
     for name, want in (man.get("outputs") or {}).items():
         p = Path(folder) / name
-        if not p.exists():
+        if not jsonl_exists(p):  # a committed folder may hold PATH.gz instead
             return f"{name} missing"
         if sha256(p) != want:
             return f"{name} changed since it was written"
