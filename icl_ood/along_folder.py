@@ -37,13 +37,15 @@ def continued(out: Path, run_dir: Path, cfg: Config, n_prompts: int, seed: int,
               every: int) -> tuple[dict, list[dict]] | None:
     """(provenance, rows) of the run OUT holds, to continue it; None if there is none to
     continue; ConfigError if OUT or `run_dir` hold something else."""
-    from icl_ood.train.rundir import extends
+    from icl_ood.train.rundir import as_trained, extends
     prov = results.read_json(out / "provenance.json")
     if prov is None or not (run_dir / "ckpt").exists():
         return None
     same = {"n_prompts": n_prompts, "eval_seed": seed, "every": every}
     differ = [k for k, v in same.items() if prov.get(k) != v]
     saved = _saved_config(prov)
+    if saved is not None:
+        cfg = as_trained(cfg, saved, run_dir)
     if saved is None or (cfg.diff(saved) and not extends(cfg, saved, prov.get("steps_reached", 0))):
         differ.append("config")  # (a constant-rate run may be trained to another length)
     if differ or not (out / "rows.jsonl").exists():

@@ -321,3 +321,23 @@ def test_replicate_compute_study_stops_on_a_signal_resumes_and_reports_per_seed(
     assert main(["figures", "--from", str(out)]) == 0
     (out / "along" / "seed1" / "provenance.json").unlink()
     assert main(["figures", "--from", str(out)]) == 2  # a run's results gone: refused
+
+
+def test_a_folder_whose_auto_attention_meant_xla_continues_only_on_xla(tmp_path):
+    """along_folder.continued: a run whose checkpoints were made where model.attention="auto"
+    meant XLA's attention continues with "xla" (another spelling of the same kernel) and is
+    refused with "auto", which is the einsum path on this CPU (not an exact continuation)."""
+    cfg = along_folder.along_config(CFG.override(['train.schedule="constant"']))
+    out, run = tmp_path / "out", tmp_path / "run"
+    (run / "ckpt" / "20").mkdir(parents=True)
+    out.mkdir()
+    (run / "resolved.json").write_text(json.dumps({"model.attention": "xla", "backend": "cpu"}))
+    prov = {"config": cfg.to_dict(), "n_prompts": 8, "eval_seed": 0, "every": 10,
+            "steps_reached": 20}
+    (out / "provenance.json").write_text(json.dumps(prov))
+    rows = [{"predictor": "model", "step": 20, "error": 0.5}]
+    (out / "rows.jsonl").write_text(json.dumps(rows[0]) + "\n")
+    got = along_folder.continued(out, run, cfg.override(['model.attention="xla"']), 8, 0, 10)
+    assert got is not None and got[1] == rows
+    with pytest.raises(ConfigError, match=r"'xla' attention .* would be 'einsum'"):
+        along_folder.continued(out, run, cfg, 8, 0, 10)

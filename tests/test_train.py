@@ -12,7 +12,9 @@ from flax import nnx
 
 from icl_ood import presets
 from icl_ood.config import ConfigError
+from icl_ood.reliability import newest_step
 from icl_ood.train import TrainingDiverged, load_model, train
+from icl_ood.train.rundir import record_resolved
 
 TINY = presets.get("tiny")
 
@@ -65,6 +67,33 @@ def test_config_mismatch_is_refused(tiny_run, tmp_path):
     with pytest.raises(ConfigError, match=r"train\.lr"):
         train(TINY.override(["train.lr=0.5"]), run_dir, progress=False)
     assert (run_dir / "metrics.jsonl").read_text() == before
+
+
+def test_a_run_whose_auto_attention_meant_another_kernel_is_refused_or_continued_exactly(tmp_path):
+    """A run made where model.attention="auto" meant XLA's attention (an older commit on a CPU;
+    resolved.json records it): resuming it with "auto" here, the einsum path, is refused before
+    any training; with model.attention="xla" it continues, bitwise as trained straight."""
+    base = TINY.override(["train.steps=60", "train.log_every=20", "train.ckpt_every=20"])
+    xla = base.override(['model.attention="xla"'])
+    part = tmp_path / "part"
+    train(xla, part, progress=False, stop_at=20)
+    assert json.loads((part / "resolved.json").read_text()) == \
+        {"model.attention": "xla", "backend": "cpu"}
+    (part / "config.json").write_text(base.to_json())  # as that commit saved it: "auto"
+    before = (part / "metrics.jsonl").read_text()
+    with pytest.raises(ConfigError, match=r"'xla' attention .* would be 'einsum'.*"
+                                          r"model\.attention=\"xla\""):
+        train(base, part, progress=False)
+    assert (part / "metrics.jsonl").read_text() == before and newest_step(part) == 20
+    assert train(xla, part, progress=False)["resumed_from"] == 20
+    train(xla, tmp_path / "straight", progress=False)
+    (m_part, _, _), (m_str, _, _) = load_model(part), load_model(tmp_path / "straight")
+    for x, y in zip(jax.tree.leaves(nnx.state(m_part, nnx.Param)),
+                    jax.tree.leaves(nnx.state(m_str, nnx.Param)), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert [r["loss"] for r in records(part)] == [r["loss"] for r in records(tmp_path / "straight")]
+    record_resolved(base, tmp_path)  # a new run with "auto" on this CPU records the einsum path
+    assert json.loads((tmp_path / "resolved.json").read_text())["model.attention"] == "einsum"
 
 
 def test_a_constant_rate_run_is_extended_exactly_and_a_decayed_one_is_refused(tmp_path):

@@ -21,9 +21,16 @@ from tqdm.auto import tqdm
 from icl_ood.checkpoint import CheckpointError, Checkpoints, close_all
 from icl_ood.config import Config, ConfigError
 from icl_ood.model.transformer import count_params
-from icl_ood.reliability import GracefulStop
+from icl_ood.reliability import GracefulStop, newest_step
 from icl_ood.train.mesh import _host, batch_sharding_for, make_mesh
-from icl_ood.train.rundir import _abstract, _Logger, _truncate_metrics, _write_atomic, check_run_dir
+from icl_ood.train.rundir import (
+    _abstract,
+    _Logger,
+    _truncate_metrics,
+    _write_atomic,
+    check_run_dir,
+    record_resolved,
+)
 from icl_ood.train.runs import group_config, log_steps, resolve_run_batch, run_configs
 from icl_ood.train.step import TrainingDiverged, TrainState, compiled_config, init_runs, train_chunk
 
@@ -74,6 +81,8 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
         d.mkdir(parents=True, exist_ok=True)
         if lead and (extend or not (d / "config.json").exists()):
             _write_atomic(d / "config.json", c.to_json())
+        if lead and newest_step(d) == 0:
+            record_resolved(c, d)
     graphdef, state, data_keys = init_runs(cfg, [c.train.seed for c, _ in runs], mesh)
     step_cfg = compiled_config(cfg)
     weights = jnp.asarray([c.data.weights for c, _ in runs], jnp.float32)

@@ -17,7 +17,7 @@ from flax import nnx
 
 from icl_ood.checkpoint import CheckpointError, Checkpoints
 from icl_ood.config import Config, ConfigError
-from icl_ood.model.transformer import Transformer
+from icl_ood.model.transformer import Transformer, attention_impl
 from icl_ood.reliability import newest_step
 from icl_ood.train.runs import log_steps
 from icl_ood.train.step import TrainingDiverged, init_state, keys, schedule
@@ -38,8 +38,9 @@ def check_run_dir(cfg: Config, run_dir: Path) -> bool:
         old = Config.from_dict(json.loads(saved.read_text()))
     except (json.JSONDecodeError, ConfigError) as e:
         raise ConfigError(f"{saved}: unreadable saved config ({e}); use another --run-dir") from e
-    differ = cfg.diff(old)
     reached = newest_step(run_dir)
+    cfg = as_trained(cfg, old, run_dir)
+    differ = cfg.diff(old)
     if extends(cfg, old, reached):
         return True
     if differ:
@@ -51,6 +52,37 @@ def check_run_dir(cfg: Config, run_dir: Path) -> bool:
                           "(icl-ood train --new-run moves the old one aside; or pick another "
                           "--run-dir)")
     return False
+
+
+RESOLVED = "resolved.json"  # what "auto" settings meant where the run's checkpoints were made
+
+
+def record_resolved(cfg: Config, run_dir: Path) -> None:
+    """Writes RESOLVED: the attention implementation `cfg` resolves to here (and the backend),
+    for a run that has no checkpoint yet (later ones must continue on the same one)."""
+    rec = {"model.attention": attention_impl(cfg.model), "backend": jax.default_backend()}
+    _write_atomic(Path(run_dir) / RESOLVED, json.dumps(rec) + "\n")
+
+
+def as_trained(cfg: Config, old: Config, run_dir: Path) -> Config:
+    """`cfg` with model.attention spelled as in the saved config `old` when it resolves to the
+    implementation RESOLVED recorded for the run's checkpoints ("auto" and that name alike);
+    ConfigError if it resolves to another (the continuation would round differently)."""
+    try:
+        rec = json.loads((Path(run_dir) / RESOLVED).read_text())
+    except (OSError, json.JSONDecodeError):
+        return cfg  # a run from before the record: nothing to compare with
+    was, now = rec.get("model.attention"), attention_impl(cfg.model)
+    if newest_step(run_dir) == 0 or was == old.model.attention == cfg.model.attention:
+        return cfg
+    if was != now:
+        raise ConfigError(
+            f"{run_dir}: its checkpoints were trained with the {was!r} attention "
+            f"(model.attention={old.model.attention!r} on a {rec.get('backend')}); here it would "
+            f"be {now!r}, so the continuation would not be exact; add --set "
+            f"model.attention=\"{was}\" to continue it exactly, or start a new run")
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model,
+                                                              attention=old.model.attention))
 
 
 def extends(cfg: Config, old: Config, reached: int = 0) -> bool:
