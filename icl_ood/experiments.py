@@ -235,7 +235,10 @@ Result (figures/compute-cpu, demo size, 64,000 steps, seeds 0 / 1, normalized by
 a = 0.5, k = 40 the error falls below the Bayes predictor of the pretraining prior (0.081) by
 step 1,600, is lowest at 6,400 (0.019 / 0.018) and rises again (0.069 / 0.060 at 64,000; k = 10:
 0.101 / 0.099 against 0.107; not crossed), while in distribution it keeps falling (a = 0,
-k = 40: 0.0008 / 0.0014 at 64,000).""",
+k = 40: 0.0008 / 0.0014 at 64,000). At 2 layers, d_model 32 (`--set model.n_layers=2 --set
+model.n_heads=2 --set model.d_model=32`, figures/compute-cpu-tiny, 2,430 s per seed on one core)
+the same path, later: lowest at 12,800-25,600 (k = 40: 0.033 / 0.034), k = 10: 0.090 / 0.075 at
+64,000 (not crossed); a = 0, k = 40: 0.0046 / 0.0038.""",
                (Run("seed0", "seed 0"), Run("seed1", "seed 1", seed=1)), data=LS,
                sweeps=("convex", "freq"), train={"schedule": "constant", "lr": 1e-3,
                                                  "steps": 64_000}, along=True),

@@ -37,14 +37,20 @@ def _runs(out: Path) -> tuple[dict, list[tuple[dict, dict, list[dict]]]]:
     return req, runs
 
 
+def _scale(req: dict, q: str = "") -> str:
+    """'preset P' and the config overrides of the request, if any."""
+    sets = ", ".join(f"{q}{o}{q}" for o in req.get("overrides") or ())
+    return f"preset {q}{req.get('preset')}{q}" + (f" with {sets}" if sets else "")
+
+
 def write_study(out: str | Path) -> Path:
     """Writes OUT/report.md of a finished study."""
     out = Path(out)
     req, runs = _runs(out)
     prov0 = runs[0][1]
     summary = " ".join((req.get("doc") or "").strip().split("\n\n")[0].split())
-    lines = [(f"# icl-ood replicate: experiment `{req.get('experiment')}`, preset "
-             f"`{req.get('preset')}`"), "", summary, "",
+    lines = [f"# icl-ood replicate: experiment `{req.get('experiment')}`, {_scale(req, '`')}",
+             "", summary, "",
              (f"Command: `{results.replicate_command(req, out)}` · commit "
              f"{', '.join(sorted({p.get('commit', '?') for _, p, _ in runs}))} · device "
              f"{prov0.get('device', '?')} ({prov0.get('host', '?')}) · {prov0.get('n_prompts')} "
@@ -65,7 +71,8 @@ def draw_study(out: str | Path) -> list[Path]:
     """OUT/along_training.png|pdf with every run's curves (a finished study)."""
     out = Path(out)
     req, runs = _runs(out)
-    head = (f"experiment {req.get('experiment')}, preset {req.get('preset')}: error along "
+    head = (f"experiment {req.get('experiment')}, {_scale(req)}:"
+            + ("\n" if req.get("overrides") else " ") + "error along "
             f"training ({', '.join(str(p.get('steps_reached')) for _, p, _ in runs)} steps, "
             f"{runs[0][1].get('device', '')}).")
     return draw_runs([(spec["label"], rows) for spec, _, rows in runs], head, out)
