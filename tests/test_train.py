@@ -72,7 +72,8 @@ def test_config_mismatch_is_refused(tiny_run, tmp_path):
 def test_a_run_whose_auto_attention_meant_another_kernel_is_refused_or_continued_exactly(tmp_path):
     """A run made where model.attention="auto" meant XLA's attention (an older commit on a CPU;
     resolved.json records it): resuming it with "auto" here, the einsum path, is refused before
-    any training; with model.attention="xla" it continues, bitwise as trained straight."""
+    any training; with model.attention="xla" it continues, bitwise as trained straight; once
+    finished, rerunning it with "auto" is a no-op, not an error."""
     base = TINY.override(["train.steps=60", "train.log_every=20", "train.ckpt_every=20"])
     xla = base.override(['model.attention="xla"'])
     part = tmp_path / "part"
@@ -92,6 +93,7 @@ def test_a_run_whose_auto_attention_meant_another_kernel_is_refused_or_continued
                     jax.tree.leaves(nnx.state(m_str, nnx.Param)), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     assert [r["loss"] for r in records(part)] == [r["loss"] for r in records(tmp_path / "straight")]
+    assert train(base, part, progress=False)["steps"] == 60  # finished: nothing to continue
     record_resolved(base, tmp_path)  # a new run with "auto" on this CPU records the einsum path
     assert json.loads((tmp_path / "resolved.json").read_text())["model.attention"] == "einsum"
 

@@ -67,7 +67,8 @@ def record_resolved(cfg: Config, run_dir: Path) -> None:
 def as_trained(cfg: Config, old: Config, run_dir: Path) -> Config:
     """`cfg` with model.attention spelled as in the saved config `old` when it resolves to the
     implementation RESOLVED recorded for the run's checkpoints ("auto" and that name alike);
-    ConfigError if it resolves to another (the continuation would round differently)."""
+    ConfigError if it resolves to another and steps are left to train (the continuation would
+    round differently)."""
     try:
         rec = json.loads((Path(run_dir) / RESOLVED).read_text())
     except (OSError, json.JSONDecodeError):
@@ -75,7 +76,7 @@ def as_trained(cfg: Config, old: Config, run_dir: Path) -> Config:
     was, now = rec.get("model.attention"), attention_impl(cfg.model)
     if newest_step(run_dir) == 0 or was == old.model.attention == cfg.model.attention:
         return cfg
-    if was != now:
+    if was != now and newest_step(run_dir) < cfg.train.steps:  # (a finished run: nothing to train)
         raise ConfigError(
             f"{run_dir}: its checkpoints were trained with the {was!r} attention "
             f"(model.attention={old.model.attention!r} on a {rec.get('backend')}); here it would "
