@@ -30,6 +30,16 @@ OLD = {
                                           ("sparse", ("data.weights=[0.0, 1.0]",)),
                                           ("hinted", ("data.family_hint=true",)))
                        for seed in (0, 1)}),
+    "selection-1d": (
+        ("data.n_points=21", "data.noise_std=0.5", "model.max_points=21", "train.steps=8000",
+         "train.keep_log=true"),
+        {f"{n}-s{seed}": changes + (f"train.seed={seed}",)
+         for n, changes in (("balanced", ()), ("rare10", ("data.weights=[0.9, 0.1]",)),
+                            ("rare1", ("data.weights=[0.99, 0.01]",)),
+                            ("linear", ("data.weights=[1.0, 0.0]",)),
+                            ("sinusoid", ("data.weights=[0.0, 1.0]",)),
+                            ("hinted", ("data.family_hint=true",)))
+         for seed in (0, 1)}),
     "selection-relu": (
         ("data.dim=5", "data.n_points=21", "data.x_dist=\"gaussian\"", "data.x_scale=1.0",
          "data.noise_std=0.5", 'data.families=["linear", "relu_net"]', "data.weights=[0.5, 0.5]"),
