@@ -80,6 +80,23 @@ def test_verdict_is_computed_from_the_numbers():
     assert "below both" in report.compare_sentence(rows(0.01, 0.1, 0.05), 10, (0.5,))
 
 
+def test_rise_with_k_is_found_only_where_the_intervals_are_apart():
+    """A learning curve that falls, rises past its intervals, falls again: the largest rise
+    (from the running minimum) is named; overlapping wiggles are not a rise."""
+    def rows(values, half):
+        return [{"predictor": "model", "task": "sinusoid", "k": k, "normalized": v,
+                 "norm_lower": v - half, "norm_upper": v + half}
+                for k, v in enumerate(values)]
+    curve = [1.0, 0.5, 0.3, 0.45, 0.6, 0.4, 0.2]  # k = 0 is ignored
+    s = report.sections.rise_sentence(rows(curve, 0.05), "model", "sinusoid")
+    assert s == ("Transformer: the error rises with k, from 0.300 at k = 2 to 0.600 at k = 4 "
+                 "(90% intervals apart).")
+    assert "no rise" in report.sections.rise_sentence(rows(curve, 0.2), "model", "sinusoid")
+    assert "no rise" in report.sections.rise_sentence(rows([1, 0.9, 0.8, 0.7], 0.0), "model",
+                                                      "sinusoid")
+    assert report.sections.rise_sentence(rows(curve, 0.05), "model", "linear") == ""
+
+
 def test_tables_have_each_k_once_and_posterior_that_never_commits_is_said_plainly():
     assert report.report_ks(10) == [5, 10] and report.report_ks(40) == [5, 10, 20, 40]
     run = {"config": {"data": {"families": ["linear", "sinusoid"], "weights": [0.5, 0.5],

@@ -142,15 +142,40 @@ def selection_section(run) -> list[str]:
         kmax = dc["n_points"] - 1
         m = _val(run["rows"]["k"], "model", 10, task=fam)
         b = _val(run["rows"]["k"], "bayes_mixture", 10, task=fam)
+        curves = " ".join(rise_sentence(run["rows"]["k"], p, fam)
+                          for p in ("model", "bayes_mixture"))
         if sel:
             when = (f"puts >= 0.9 on the true family from k = {k90}" if k90 is not None else
                     f"stays below 0.9 on the true family up to k = {kmax}")
             out.append(f"- task {fam} (pretraining weight {wt:g}): the Bayes posterior {when}; at "
-                       f"k = 10 the Transformer's error is {_f(m)}, Bayes {_f(b)}.")
+                       f"k = 10 the Transformer's error is {_f(m)}, Bayes {_f(b)}. {curves}")
         else:
             out.append(f"- task {fam} (pretraining weight {wt:g}): Bayes not applicable; at k = 10 "
-                       f"the Transformer's error is {_f(m)}.")
+                       f"the Transformer's error is {_f(m)}. {curves}")
     return out
+
+
+def rise_sentence(rows, predictor: str, task: str) -> str:
+    """Whether `predictor`'s learning curve on `task` rises with k somewhere: the largest rise
+    from an earlier k's error to a later k's with their 90% intervals apart (k >= 1)."""
+    curve = sorted((r for r in rows if r["predictor"] == predictor and r["task"] == task
+                    and r["k"] >= 1 and r.get("norm_lower") is not None), key=lambda r: r["k"])
+    if not curve:
+        return ""
+    best, low = None, curve[0]
+    for r in curve[1:]:
+        if r["norm_lower"] > low["norm_upper"] and (
+                best is None or r["normalized"] - low["normalized"]
+                > best[1]["normalized"] - best[0]["normalized"]):
+            best = (low, r)
+        if r["normalized"] < low["normalized"]:
+            low = r
+    name = NAMES.get(predictor, predictor)
+    if best is None:
+        return f"{name}: no rise with k beyond the 90% intervals."
+    a, b = best
+    return (f"{name}: the error rises with k, from {_f(a['normalized'])} at k = {a['k']} to "
+            f"{_f(b['normalized'])} at k = {b['k']} (90% intervals apart).")
 
 
 COST_KS = (2, 5, 10, 20)
