@@ -81,20 +81,23 @@ def test_verdict_is_computed_from_the_numbers():
 
 
 def test_rise_with_k_is_found_only_where_the_intervals_are_apart():
-    """A learning curve that falls, rises past its intervals, falls again: the largest rise
-    (from the running minimum) is named; overlapping wiggles are not a rise."""
+    """A learning curve (excess over the oracle) that falls, rises past its intervals, falls
+    again: the largest rise from the running minimum is named; a rise within the intervals, or
+    smaller than MIN_RISE, is not one."""
     def rows(values, half):
-        return [{"predictor": "model", "task": "sinusoid", "k": k, "normalized": v,
-                 "norm_lower": v - half, "norm_upper": v + half}
+        return [{"predictor": "model", "task": "sinusoid", "k": k, "norm_excess": v,
+                 "norm_excess_lower": v - half, "norm_excess_upper": v + half}
                 for k, v in enumerate(values)]
     curve = [1.0, 0.5, 0.3, 0.45, 0.6, 0.4, 0.2]  # k = 0 is ignored
-    s = report.sections.rise_sentence(rows(curve, 0.05), "model", "sinusoid")
-    assert s == ("Transformer: the error rises with k, from 0.300 at k = 2 to 0.600 at k = 4 "
-                 "(90% intervals apart).")
-    assert "no rise" in report.sections.rise_sentence(rows(curve, 0.2), "model", "sinusoid")
-    assert "no rise" in report.sections.rise_sentence(rows([1, 0.9, 0.8, 0.7], 0.0), "model",
-                                                      "sinusoid")
-    assert report.sections.rise_sentence(rows(curve, 0.05), "model", "linear") == ""
+    rise = report.sections.rise_sentence
+    assert rise(rows(curve, 0.05), "model", "sinusoid") == (
+        "Transformer: its excess over the oracle rises with k, from 0.300 at k = 2 to 0.600 at "
+        "k = 4 (90% intervals apart).")
+    assert "does not rise" in rise(rows(curve, 0.2), "model", "sinusoid")
+    assert "does not rise" in rise(rows([1, 0.9, 0.8, 0.7], 0.0), "model", "sinusoid")
+    small = [0.01, 0.003, 0.002, 0.008, 0.001]  # apart (zero-width intervals) but < MIN_RISE
+    assert "does not rise" in rise(rows(small, 0.0), "model", "sinusoid")
+    assert rise(rows(curve, 0.05), "model", "linear") == ""
 
 
 def test_tables_have_each_k_once_and_posterior_that_never_commits_is_said_plainly():
