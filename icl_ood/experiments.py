@@ -193,8 +193,8 @@ minus the family oracle's): near-optimal selection at 50/50: at k = 10 the error
 prior; cost at k = 2 / 10 on sines 0.165 / 0.028 (seed 0; seed 1 0.178 / 0.078), Bayes 0.142 /
 0.004. Rare sines pay more: 90/10 0.100 / 0.117 at k = 10 (Bayes 0.023); at 99/1 the models
 treat sine prompts as lines (error on least squares' line fit, cost 0.550 / 0.498 at k = 10,
-Bayes 0.062; linear-only 0.584 / 0.580), and seed 0's cost rises with k (0.432 at k = 12 to
-0.577 at 19) where Bayes's falls. With the correct family hint the cost nearly vanishes (sines,
+Bayes 0.062; linear-only 0.584 / 0.580); only seed 0's error rises anywhere beyond the
+intervals (0.671 at k = 12 to 0.840 at 16), and over k = 2, 5, 10, 20 it falls. With the correct family hint the cost nearly vanishes (sines,
 k = 2: 0.019 / 0.036); without it or with a wrong one the hinted model fails (cost 0.26 to
 1.42).""",
                selection_runs("sinusoid"), data={"n_points": 21, "noise_std": 0.5},

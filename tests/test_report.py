@@ -80,24 +80,30 @@ def test_verdict_is_computed_from_the_numbers():
     assert "below both" in report.compare_sentence(rows(0.01, 0.1, 0.05), 10, (0.5,))
 
 
-def test_rise_with_k_is_found_only_where_the_intervals_are_apart():
-    """A learning curve (excess over the oracle) that falls, rises past its intervals, falls
-    again: the largest rise from the running minimum is named; a rise within the intervals, or
-    smaller than MIN_RISE, is not one."""
-    def rows(values, half):
-        return [{"predictor": "model", "task": "sinusoid", "k": k, "norm_excess": v,
-                 "norm_excess_lower": v - half, "norm_excess_upper": v + half}
-                for k, v in enumerate(values)]
-    curve = [1.0, 0.5, 0.3, 0.45, 0.6, 0.4, 0.2]  # k = 0 is ignored
+def test_rise_with_k_needs_the_error_and_its_excess_over_the_oracle_to_rise():
+    """A learning curve that falls, rises past its intervals, falls again: the largest rise is
+    named. Not a rise: one within the intervals, one the oracle shares (its excess flat: label
+    noise common to all predictors), one whose excess grows by less than MIN_RISE, or a growing
+    excess while the error falls."""
+    def rows(err, exc, half):
+        return [{"predictor": "model", "task": "sinusoid", "k": k, "normalized": e,
+                 "norm_lower": e - half, "norm_upper": e + half, "norm_excess": x,
+                 "norm_excess_lower": x - half, "norm_excess_upper": x + half}
+                for k, (e, x) in enumerate(zip(err, exc))]
     rise = report.sections.rise_sentence
-    assert rise(rows(curve, 0.05), "model", "sinusoid") == (
-        "Transformer: its excess over the oracle rises with k, from 0.300 at k = 2 to 0.600 at "
-        "k = 4 (90% intervals apart).")
-    assert "does not rise" in rise(rows(curve, 0.2), "model", "sinusoid")
-    assert "does not rise" in rise(rows([1, 0.9, 0.8, 0.7], 0.0), "model", "sinusoid")
-    small = [0.01, 0.003, 0.002, 0.008, 0.001]  # apart (zero-width intervals) but < MIN_RISE
-    assert "does not rise" in rise(rows(small, 0.0), "model", "sinusoid")
-    assert rise(rows(curve, 0.05), "model", "linear") == ""
+    curve = [1.0, 0.5, 0.3, 0.45, 0.6, 0.4, 0.2]  # k = 0 is ignored
+    excess = [0.5, 0.2, 0.1, 0.25, 0.4, 0.2, 0.1]
+    assert rise(rows(curve, excess, 0.05), "model", "sinusoid") == (
+        "Transformer: the error rises with k, from 0.300 at k = 2 to 0.600 at k = 4 (90% "
+        "intervals apart; the excess over the family oracle from 0.100 to 0.400).")
+    assert "does not rise" in rise(rows(curve, excess, 0.2), "model", "sinusoid")
+    assert "does not rise" in rise(rows(curve, [0.1] * 7, 0.01), "model", "sinusoid")
+    small = [0.1, 0.103, 0.102, 0.108, 0.101, 0.1, 0.1]  # apart at zero width, < MIN_RISE
+    assert "does not rise" in rise(rows(curve, small, 0.0), "model", "sinusoid")
+    falling = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
+    assert "does not rise" in rise(rows(falling, [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6], 0.0),
+                                   "model", "sinusoid")
+    assert rise(rows(curve, excess, 0.05), "model", "linear") == ""
 
 
 def test_tables_have_each_k_once_and_posterior_that_never_commits_is_said_plainly():

@@ -159,31 +159,28 @@ MIN_RISE = 0.01  # the smallest rise of a learning curve the report calls a rise
 
 
 def rise_sentence(rows, predictor: str, task: str) -> str:
-    """Whether `predictor`'s learning curve on `task` rises with k somewhere: the largest rise of
-    its excess over the family oracle (paired per prompt, so the label noise and query points
-    all predictors share cancel) from an earlier k to a later one, by at least MIN_RISE and with
-    the 90% intervals apart (k >= 1)."""
+    """Whether `predictor`'s learning curve on `task` rises with k (k >= 1): the largest rise of
+    its error from one k to a later one with the 90% intervals apart, counted only where its
+    excess over the family oracle (paired per prompt, so label noise and query points that all
+    predictors share cancel) also rises there, by at least MIN_RISE with intervals apart."""
     curve = sorted((r for r in rows if r["predictor"] == predictor and r["task"] == task
                     and r["k"] >= 1 and r.get("norm_excess_lower") is not None),
                    key=lambda r: r["k"])
     if not curve:
         return ""
-    best, low = None, curve[0]
-    for r in curve[1:]:
-        if r["norm_excess_lower"] > low["norm_excess_upper"] and r["norm_excess"] - low[
-                "norm_excess"] >= MIN_RISE and (
-                best is None or r["norm_excess"] - low["norm_excess"]
-                > best[1]["norm_excess"] - best[0]["norm_excess"]):
-            best = (low, r)
-        if r["norm_excess"] < low["norm_excess"]:
-            low = r
+    rises = [(b["normalized"] - a["normalized"], a, b) for i, a in enumerate(curve)
+             for b in curve[i + 1:]
+             if b["norm_lower"] > a["norm_upper"]
+             and b["norm_excess_lower"] > a["norm_excess_upper"]
+             and b["norm_excess"] - a["norm_excess"] >= MIN_RISE]
     name = NAMES.get(predictor, predictor)
-    if best is None:
-        return (f"{name}: its excess over the oracle does not rise with k (by {MIN_RISE:g} or more, "
-                "90% intervals apart).")
-    a, b = best
-    return (f"{name}: its excess over the oracle rises with k, from {_g(a['norm_excess'])} at "
-            f"k = {a['k']} to {_g(b['norm_excess'])} at k = {b['k']} (90% intervals apart).")
+    if not rises:
+        return (f"{name}: the error does not rise with k (beyond the 90% intervals and by "
+                f"{MIN_RISE:g} more than the family oracle's).")
+    _, a, b = max(rises, key=lambda t: t[0])
+    return (f"{name}: the error rises with k, from {_f(a['normalized'])} at k = {a['k']} to "
+            f"{_f(b['normalized'])} at k = {b['k']} (90% intervals apart; the excess over the "
+            f"family oracle from {_g(a['norm_excess'])} to {_g(b['norm_excess'])}).")
 
 
 COST_KS = (2, 5, 10, 20)
