@@ -96,8 +96,7 @@ D5 = {"dim": 5, "n_points": 21, "x_dist": "gaussian", "x_scale": 1.0, "noise_std
 
 
 def selection_runs(second: str) -> tuple[Run, ...]:
-    """The model-selection runs over dense linear + `second`, two seeds each: balanced (50/50),
-    `second` rare (90/10, 99/1), single-family controls, and 50/50 with family hints."""
+    """Linear + `second` at 50/50, 90/10, 99/1, single-family, 50/50 hinted; two seeds each."""
     pair = f"linear + {second}"
     return tuple(Run(f"{name}-s{seed}", f"{label}, seed {seed}", data, seed)
                  for name, label, data in (
@@ -172,31 +171,26 @@ predictor of their own prior (0.306, 0.181): the mixture costs nothing against s
 training, but no model uses sparsity (sparse-only seed 1: 0.457, 0.307). The hinted runs were
 still on the plateau (0.74 at k = 10, the same with a wrong hint); continued to 6,000 steps
 (figures/selection-small-cpu-hinted-6000) seed 0 left it and scores 0.289 on sparse prompts at
-k = 10 with the correct hint, 0.293 with a wrong one: the hint is ignored.""",
+k = 10 with the correct hint, 0.293 with a wrong one: the hint is ignored.
+Smaller d, where the model does come close to Bayes: the `small` preset's docstring.""",
                selection_runs("sparse"), data=D5, sweeps=("k",), mix=None),
-    Experiment("selection-1d", """Model selection between the paper's own families, 1-D dense
-linear functions and sinusoids, with label noise 0.5 [paper: the families; ours: the noise, 21
-points, the weights, 8,000 steps], at the demo size: a balanced mixture (50/50), sinusoids rare
-(90/10, 99/1), single-family controls, and the balanced mixture with family hints, two seeds
-each; the cost of model selection (error minus the family oracle's) next to the same cost for
-the Bayes predictor of the pretraining prior (exact: both priors Gaussian). The noise keeps the
-Bayes posterior undecided for many points (weight 0.9 on the true family only from about
-k = 16 at 50/50), so selection has a cost worth measuring.
+    Experiment("selection-1d", """Model selection between the paper's families in 1-D, lines and
+sines, with label noise 0.5 [paper: the families; ours: the noise, 21 points, the weights, 8,000
+steps], demo size: the `selection` runs (50/50, sines rare at 90/10 and 99/1, single-family,
+hinted; two seeds); cost of selection next to the exact Bayes predictor's (both priors Gaussian).
 
 Command: `icl-ood replicate --experiment selection-1d`
-Runtime (measured, figures/selection-1d-cpu): 2-core AMD EPYC, jax 0.12, one CPU device, idle
-cores: 63 min (the 10 unhinted runs in one program 52 min, the 2 hinted 11 min, evaluation
-30 s).
-Result (figures/selection-1d-cpu, 8,000 steps, normalized by E[y^2], seeds 0 / 1; cost = error
-minus the family oracle's): near-optimal selection at 50/50: at k = 10 the error is 0.098 /
-0.106 on lines and 0.278 / 0.328 on sines against 0.095 and 0.254 for the Bayes predictor of the
-prior; cost at k = 2 / 10 on sines 0.165 / 0.028 (seed 0; seed 1 0.178 / 0.078), Bayes 0.142 /
-0.004. Rare sines pay more: 90/10 0.100 / 0.117 at k = 10 (Bayes 0.023); at 99/1 the models
-treat sine prompts as lines (error on least squares' line fit, cost 0.550 / 0.498 at k = 10,
-Bayes 0.062; linear-only 0.584 / 0.580); only seed 0's error rises anywhere beyond the
-intervals (0.671 at k = 12 to 0.840 at 16), and over k = 2, 5, 10, 20 it falls. With the correct family hint the cost nearly vanishes (sines,
-k = 2: 0.019 / 0.036); without it or with a wrong one the hinted model fails (cost 0.26 to
-1.42).""",
+Runtime (measured, figures/selection-1d-cpu): 2-core AMD EPYC, jax 0.12, idle: 63 min (the 10
+unhinted runs in one program 52 min, the 2 hinted 11 min, evaluation 30 s).
+Result (figures/selection-1d-cpu, normalized by E[y^2], seeds 0 / 1; cost = error minus the
+family oracle's): near-optimal at 50/50: at k = 10 0.098 / 0.106 on lines, 0.278 / 0.328 on
+sines (Bayes of the prior 0.095, 0.254); cost on sines at k = 2 / 10 0.165 / 0.028 (seed 0;
+seed 1 0.178 / 0.078), Bayes 0.142 / 0.004. Rare sines pay more: 90/10 0.100 / 0.117 at
+k = 10 (Bayes 0.023); at 99/1 sine prompts get a line fit (cost 0.550 / 0.498, Bayes 0.062;
+linear-only 0.584 / 0.580); only seed 0's error rises anywhere beyond the intervals (0.671 at
+k = 12 to 0.840 at 16), and over k = 2, 5, 10, 20 it falls. With the correct family hint the
+cost nearly vanishes (sines, k = 2: 0.019 / 0.036); without it or with a wrong one the hinted
+model fails (cost 0.26 to 1.42).""",
                selection_runs("sinusoid"), data={"n_points": 21, "noise_std": 0.5},
                model={"max_points": 21}, train={"steps": 8_000, "keep_log": True},
                sweeps=("k",), mix=None),
