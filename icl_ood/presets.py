@@ -113,8 +113,8 @@ def small() -> Config:
     trained to 10,000 steps (35 min, figures/selection-relu-small-cpu-10000): cost of selection
     at k = 10 on linear prompts 0.076 (Bayes of the prior 0.008), on ReLU prompts 0.038 (0.020),
     still falling slowly on linear prompts: not near-optimal either.
-    At d = 2 the demo model comes close (probes at 4ad07c1, seed 0, not committed; idle 2-core
-    AMD EPYC, about 5 min each): `icl-ood train --preset demo --set data.dim=2 --set
+    At d = 2 the demo model comes close (figures/selection-d2-probes, seed 0; idle 2-core AMD
+    EPYC, about 5 min each): `icl-ood train --preset demo --set data.dim=2 --set
     data.n_points=21 --set model.max_points=21 --set data.noise_std=0.5 --set
     data.x_dist='"gaussian"' --set data.x_scale=1.0 --set train.steps=8000` plus `--set
     'data.families=["linear", "sparse_linear"]' --set data.sparse_linear.sparsity=1` or `--set
