@@ -94,7 +94,6 @@ D5 = {"dim": 5, "n_points": 21, "x_dist": "gaussian", "x_scale": 1.0, "noise_std
       "families": ("linear", "sparse_linear"), "weights": (0.5, 0.5), "sparse_linear.sparsity": 2}
 
 
-
 def selection_runs(second: str) -> tuple[Run, ...]:
     """Linear + `second` at 50/50, 90/10, 99/1, single-family, 50/50 hinted; two seeds each."""
     pair = f"linear + {second}"

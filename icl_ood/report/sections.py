@@ -148,10 +148,10 @@ def selection_section(run) -> list[str]:
             when = (f"puts >= 0.9 on the true family from k = {k90}" if k90 is not None else
                     f"stays below 0.9 on the true family up to k = {kmax}")
             out.append(f"- task {fam} (pretraining weight {wt:g}): the Bayes posterior {when}; at "
-                       f"k = 10 the Transformer's error is {_f(m)}, Bayes {_f(b)}. {curves}")
+                       f"k = 10 the Transformer's error is {_f(m)}, Bayes {_f(b)}. {curves}".rstrip())
         else:
             out.append(f"- task {fam} (pretraining weight {wt:g}): Bayes not applicable; at k = 10 "
-                       f"the Transformer's error is {_f(m)}. {curves}")
+                       f"the Transformer's error is {_f(m)}. {curves}".rstrip())
     return out
 
 
