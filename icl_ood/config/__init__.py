@@ -26,6 +26,10 @@ __all__ = ["ADDED_FIELDS", "LEGACY_FIELDS", "LEGACY_SECTIONS", "Config", "Config
            "ModelConfig", "TrainConfig"]
 
 
+# model.init of configs saved before the field existed (and left out of to_dict at this value).
+LEGACY_MODEL_INIT = "gpt2"
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """The GPT-2 style decoder (Garg et al.'s architecture)."""
@@ -39,6 +43,12 @@ class ModelConfig:
     attention: str = "auto"  # "einsum": two einsums, normalized after the value product
     # (transformer.einsum_attention); "xla" or "cudnn": jax.nn.dot_product_attention's; "auto":
     # einsum on a CPU, cudnn on a GPU for bfloat16 where its fused kernel applies, else xla
+    # "reference": Garg et al.'s (their read-in and read-out are PyTorch nn.Linear layers
+    # outside GPT-2, so weights and biases ~ U(+-1/sqrt(fan_in))); "gpt2": those two initialised
+    # like every GPT-2 weight (normal 0.02, zero bias), this toolkit's model before 2026-12-07.
+    # The rest is GPT-2's either way (model/transformer.py). Configs saved without this field
+    # are "gpt2" (LEGACY_MODEL_INIT), so every earlier run reproduces.
+    init: str = "reference"
 
     def __post_init__(self) -> None:
         for name in ("n_layers", "n_heads", "d_model", "mlp_ratio", "max_points"):
@@ -49,6 +59,16 @@ class ModelConfig:
                f"must be 'float32' or 'bfloat16', got {self.dtype!r}")
         _check(self.attention in ("auto", "xla", "cudnn", "einsum"), "model.attention",
                f"must be 'auto', 'xla', 'cudnn' or 'einsum', got {self.attention!r}")
+        _check(self.init in ("reference", "gpt2"), "model.init",
+               f"must be 'reference' or 'gpt2', got {self.init!r}")
+
+    def to_dict(self) -> dict:
+        """Fields; `init` left out where it is the legacy "gpt2" (configs saved before the field
+        existed read back as "gpt2" and keep their digests)."""
+        d = dataclasses.asdict(self)
+        if d["init"] == LEGACY_MODEL_INIT:
+            del d["init"]
+        return d
 
 
 @dataclass(frozen=True)
@@ -109,7 +129,7 @@ class Config:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "data": self.data.to_dict(),
-                "model": dataclasses.asdict(self.model), "train": dataclasses.asdict(self.train)}
+                "model": self.model.to_dict(), "train": dataclasses.asdict(self.train)}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -125,6 +145,8 @@ class Config:
             if sec_cls is DataConfig:
                 sections["data"] = DataConfig.from_dict(raw)
                 continue
+            if sec_cls is ModelConfig:
+                raw.setdefault("init", LEGACY_MODEL_INIT)
             known = {g.name for g in dataclasses.fields(sec_cls)}
             unknown = set(raw) - known
             _check(not unknown, f.name, f"unknown fields {sorted(unknown)}")
@@ -137,6 +159,7 @@ class Config:
         family sections as `data.<family>.<field>=value`."""
         d = self.to_dict()
         d["data"] = self.data.to_dict(full=True)  # every field settable
+        d["model"] = dataclasses.asdict(self.model)
         for a in assignments:
             _check("=" in a, "--set", f"expected section.field=value, got {a!r}")
             key, raw = a.split("=", 1)

@@ -4,6 +4,13 @@ Prompt x1, y1, x2, y2, ... becomes 2N tokens: x tokens are x_i, y tokens are (y_
 A linear read-in, learned positions, pre-LayerNorm blocks (causal attention, 4x GELU MLP),
 a final LayerNorm and a linear read-out; the prediction for y_i is read at x_i's token,
 so it depends on (x_1, y_1, ..., x_{i-1}, y_{i-1}, x_i) only. No dropout.
+
+Initialisation as in Garg et al.'s PyTorch model (`dtsip/in-context-learning`, on Hugging Face's
+GPT2Model; `scripts/reference_parity.py` checks both): GPT-2 inside (weights normal 0.02, the
+two residual projections per block 0.02 / sqrt(2 n_layers), biases 0, LayerNorms 1 and 0,
+positions normal 0.02); the read-in and read-out are PyTorch nn.Linear layers outside GPT-2,
+weights and biases ~ U(+-1/sqrt(fan_in)) (model.init="reference"). model.init="gpt2" gives them
+GPT-2's rule instead (this toolkit's model before 2026-12-07).
 """
 
 from __future__ import annotations
@@ -17,6 +24,24 @@ from flax import nnx
 from icl_ood.config import ModelConfig
 
 _INIT = nnx.initializers.normal(0.02)  # GPT-2's initializer
+
+
+def torch_linear_init(fan_in: int) -> tuple:
+    """(kernel_init, bias_init) of PyTorch's nn.Linear default: both ~ U(+-1/sqrt(fan_in))
+    (kaiming_uniform with a = sqrt(5) for the weight)."""
+    bound = fan_in ** -0.5
+
+    def uniform(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+    return uniform, uniform
+
+
+def _edge_init(cfg: ModelConfig, fan_in: int) -> dict:
+    """nnx.Linear init arguments of the read-in / read-out under cfg.init (module docstring)."""
+    if cfg.init == "gpt2":
+        return {"kernel_init": _INIT}
+    kernel_init, bias_init = torch_linear_init(fan_in)
+    return {"kernel_init": kernel_init, "bias_init": bias_init}
 
 
 def interleave(xs_BxNxD: jax.Array, ys_BxN: jax.Array) -> jax.Array:
@@ -115,11 +140,11 @@ class Transformer(nnx.Module):
     def __init__(self, cfg: ModelConfig, dim: int, *, rngs: nnx.Rngs):
         d, dt = cfg.d_model, jnp.dtype(cfg.dtype)
         self.dtype = dt
-        self.read_in = nnx.Linear(dim, d, kernel_init=_INIT, dtype=dt, rngs=rngs)
+        self.read_in = nnx.Linear(dim, d, dtype=dt, rngs=rngs, **_edge_init(cfg, dim))
         self.pos = nnx.Embed(2 * cfg.max_points, d, embedding_init=_INIT, rngs=rngs)
         self.blocks = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.n_layers)])
         self.ln_f = nnx.LayerNorm(d, epsilon=1e-5, dtype=jnp.float32, rngs=rngs)
-        self.read_out = nnx.Linear(d, 1, kernel_init=_INIT, dtype=jnp.float32, rngs=rngs)
+        self.read_out = nnx.Linear(d, 1, dtype=jnp.float32, rngs=rngs, **_edge_init(cfg, d))
 
     def __call__(self, xs_BxNxD: jax.Array, ys_BxN: jax.Array) -> jax.Array:
         z_BxTxE = interleave(xs_BxNxD, ys_BxN)
