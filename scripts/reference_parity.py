@@ -1,0 +1,530 @@
+"""Does icl-ood train like the PyTorch reference? Both models on the same task and
+hyperparameters, several seeds each, loss curves logged and errors scored on the same prompts.
+
+The reference is Garg et al.'s `TransformerModel` (Hugging Face GPT2Model inside, PyTorch
+nn.Linear read-in and read-out), its class read at run time from a copy of
+dtsip/in-context-learning (`src/models.py`; a work tree or a bare git folder), never copied
+here; it trains in a child process with Garg et al.'s loop (Adam, mean squared error over all
+positions, a fresh torch batch each step), plus the setting's warmup, cosine decay and clipping
+where the setting has them (the reference's own trainer has none). Ours trains through
+`icl_ood.train` (one program for all seeds). torch and transformers are not dependencies of
+icl-ood; e.g.
+
+  git clone https://github.com/dtsip/in-context-learning /tmp/garg
+  python -m venv /tmp/ref && /tmp/ref/bin/pip install torch transformers -e .
+  python scripts/reference_parity.py --reference-repo /tmp/garg --reference-python \\
+      /tmp/ref/bin/python --setting linear-d4 --seeds 3 --out figures/reference-parity
+
+Settings (SETTINGS): `linear-d4`, dense linear regression, d = 4, 11 points, the demo-size
+model (3 layers, 4 heads, d_model 64), batch 64, Adam 1e-4 constant, no clipping, 4,000 steps;
+`demo-1d`, the `demo` preset (1-D lines and sines 50/50, 41 points, Adam 2e-3, 100 warmup steps,
+cosine decay, clipping at 1, 4,000 steps). `--variant NAME=FIELD=VALUE[;FIELD=VALUE]` trains
+more arms of ours, e.g. `--variant gpt2-init=model.init="gpt2"` (the model before 2026-12-07).
+
+Writes OUT/SETTING/parity.json (loss curves, errors by k per seed with 90% bootstrap intervals,
+initialisation statistics of both sides), provenance.json, learning_curves.png|pdf; prints the
+error ratio ours / reference by k and the steps each seed took to leave the plateau.
+`--figure-only` redraws from parity.json. Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# Each setting: overrides of the demo preset, the evaluation tasks, the reference's own
+# trainer's values being Adam at a constant rate with no clipping.
+SETTINGS = {
+    "linear-d4": {
+        "set": ["data.dim=4", "data.n_points=11", "model.max_points=11",
+                'data.families=["linear"]', "data.weights=[1.0]", 'data.x_dist="gaussian"',
+                "data.x_scale=1.0", "train.lr=1e-4", 'train.schedule="constant"',
+                "train.warmup_steps=0", "train.grad_clip=0.0", "train.steps_per_dispatch=50",
+                "train.log_every=50", "train.ckpt_every=1000"],
+        "tasks": [{"family": "linear"}],
+    },
+    "demo-1d": {
+        "set": ["train.log_every=50", "train.steps_per_dispatch=50"],
+        "tasks": [{"family": "linear"}, {"family": "sinusoid"},
+                  {"mix": ["linear", "sinusoid", 0.5]}],
+    },
+}
+PLATEAU_FRACTION = 0.5  # left the plateau: logged loss below this fraction of E[y^2]
+N_PROMPTS = 1280
+
+
+# ----------------------------------------------------------------------- the reference (torch)
+
+def reference_source(repo: str) -> str:
+    """src/models.py of the reference: from a work tree, else from a git folder's HEAD."""
+    tree = Path(repo) / "src" / "models.py"
+    if tree.exists():
+        return tree.read_text()
+    return subprocess.run(["git", "--git-dir", repo, "show", "HEAD:src/models.py"], text=True,
+                          capture_output=True, check=True).stdout
+
+
+def reference_class(repo: str):
+    """Garg et al.'s TransformerModel class, compiled from the reference's own source (only that
+    class: the module's other imports, sklearn and xgboost, are not needed)."""
+    import torch
+    from transformers import GPT2Config, GPT2Model
+    node = next(n for n in ast.parse(reference_source(repo)).body
+                if isinstance(n, ast.ClassDef) and n.name == "TransformerModel")
+    ns = {"torch": torch, "nn": torch.nn, "GPT2Model": GPT2Model, "GPT2Config": GPT2Config}
+    exec(compile(ast.Module([node], []), f"{repo}/src/models.py", "exec"), ns)
+    return ns["TransformerModel"]
+
+
+def reference_batch(spec: dict, gen=None):
+    """(xs, ys) of one training batch drawn with torch's RNG (Garg et al.'s samplers, extended to
+    the settings' families: lines w ~ N(0, I), 1-D sines b1 sin(f x) + b2 cos(f x), b ~ N(0, I))."""
+    import torch
+    d, b, n = spec["dim"], spec["batch"], spec["n_points"]
+    if spec["x_dist"] == "gaussian":
+        xs = spec["x_scale"] * torch.randn(b, n, d)
+    else:
+        xs = spec["x_scale"] * (2 * torch.rand(b, n, d) - 1)
+    fam = torch.multinomial(torch.tensor(spec["weights"]), b, replacement=True)
+    ys = torch.zeros(b, n)
+    for i, name in enumerate(spec["families"]):
+        if name == "linear":
+            y = (xs @ torch.randn(b, d, 1))[..., 0]
+        else:  # sinusoid, d = 1, fixed angular frequency, Gaussian (b1, b2)
+            t = spec["freq"] * xs[..., 0]
+            c = spec["amp"] * torch.randn(b, 2, 1)
+            y = c[:, 0] * torch.sin(t) + c[:, 1] * torch.cos(t)
+        ys = torch.where((fam == i)[:, None], y, ys)
+    return xs, ys
+
+
+def init_stats_torch(model) -> dict:
+    """{group: [std, mean, max |v|, count]} of the reference's initial parameters."""
+    import numpy as np
+    groups: dict[str, list] = {}
+    for name, p in model.named_parameters():
+        g = torch_group(name)
+        if g:
+            groups.setdefault(g, []).append(p.detach().numpy().ravel())
+    return {g: _stats(np.concatenate(v)) for g, v in groups.items()}
+
+
+def torch_group(name: str) -> str | None:
+    """The parameter group of a reference parameter name (None: unused, the token embedding)."""
+    kind = "w" if name.endswith("weight") else "b"
+    for key, g in (("_read_in", "read_in"), ("_read_out", "read_out"), ("wpe", "positions"),
+                   ("attn.c_attn", "qkv"), ("attn.c_proj", "attn_out"), ("mlp.c_fc", "fc"),
+                   ("mlp.c_proj", "mlp_out")):
+        if key in name:
+            return g if g == "positions" else f"{g}.{kind}"
+    if ".ln_" in name or name.startswith("_backbone.ln_f"):
+        return "layernorm." + ("scale" if kind == "w" else "bias")
+    return None
+
+
+def reference_train(spec: dict) -> dict:
+    """Trains one reference seed as Garg et al.'s train.py does; returns its log and predictions."""
+    import numpy as np
+    import torch
+    torch.set_num_threads(spec["threads"]) if spec["threads"] else None
+    torch.manual_seed(spec["seed"])
+    model = reference_class(spec["repo"])(n_dims=spec["dim"], n_positions=spec["max_points"],
+                                          n_embd=spec["d_model"], n_layer=spec["n_layers"],
+                                          n_head=spec["n_heads"])
+    init = init_stats_torch(model)
+    opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
+    steps, warm = spec["steps"], spec["warmup_steps"]
+
+    def factor(i):  # optax's warmup_cosine_decay_schedule / linear warmup then constant
+        if i < warm:
+            return i / warm
+        if spec["schedule"] == "constant":
+            return 1.0
+        return 0.5 * (1 + math.cos(math.pi * (i - warm) / (steps - warm)))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    log, window, t0 = [], [], time.perf_counter()
+    for i in range(steps):
+        xs, ys = reference_batch(spec)
+        loss = ((model(xs, ys) - ys) ** 2).mean()  # tasks.mean_squared_error
+        opt.zero_grad()
+        loss.backward()
+        if spec["grad_clip"]:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), spec["grad_clip"])
+        opt.step()
+        sched.step()
+        window.append(loss.item())
+        if (i + 1) % spec["log_every"] == 0:
+            log.append({"step": i + 1, "loss": float(np.mean(window)),
+                        "wall_s": time.perf_counter() - t0})
+            window = []
+    model.eval()
+    preds = {}
+    with np.load(spec["prompts"]) as z, torch.no_grad():
+        for name in z.files:
+            if name.endswith(":xs"):
+                task = name[:-3]
+                xs = torch.tensor(z[name], dtype=torch.float32)
+                ys = torch.tensor(z[task + ":ys"], dtype=torch.float32)
+                preds[task] = torch.cat([model(xs[i:i + 256], ys[i:i + 256])
+                                         for i in range(0, len(xs), 256)]).numpy().tolist()
+    import transformers
+    return {"log": log, "init": init, "preds": preds, "train_s": log[-1]["wall_s"],
+            "torch": torch.__version__, "transformers": transformers.__version__,
+            "python": platform.python_version(), "threads": torch.get_num_threads()}
+
+
+# --------------------------------------------------------------------------------- ours (jax)
+
+def _stats(v) -> list:
+    import numpy as np
+    v = np.asarray(v, np.float64)
+    return [float(v.std()), float(v.mean()), float(np.abs(v).max()), int(v.size)]
+
+
+def ours_group(path: tuple) -> str | None:
+    """The parameter group of one of our parameters (its nnx path)."""
+    names = [str(p) for p in path]
+    leaf, mod = names[-1], names[-2]
+    kind = "w" if leaf in ("kernel", "embedding") else "b"
+    if mod in ("ln1", "ln2", "ln_f"):
+        return "layernorm." + ("scale" if leaf == "scale" else "bias")
+    table = {"read_in": "read_in", "read_out": "read_out", "qkv": "qkv", "out": "attn_out",
+             "fc": "fc", "proj": "mlp_out"}
+    if mod == "pos":
+        return "positions"
+    return f"{table[mod]}.{kind}" if mod in table else None
+
+
+def init_stats_ours(cfg, seed: int) -> dict:
+    """{group: [std, mean, max |v|, count]} of our initial parameters for `seed`."""
+    import numpy as np
+    from flax import nnx
+    from flax.traverse_util import flatten_dict
+
+    from icl_ood.train import init_model, keys
+    state = nnx.state(init_model(cfg, keys(seed)[0]), nnx.Param)
+    groups: dict[str, list] = {}
+    for path, v in flatten_dict(nnx.to_pure_dict(state)).items():
+        g = ours_group(path)
+        if g:
+            groups.setdefault(g, []).append(np.asarray(v).ravel())
+    return {g: _stats(np.concatenate(v)) for g, v in groups.items()}
+
+
+def setting_config(name: str, extra: list[str]):
+    """Our config of a setting: the demo preset with the setting's and the arm's overrides."""
+    import dataclasses
+
+    from icl_ood import presets
+    cfg = presets.get("demo").override(SETTINGS[name]["set"] + extra)
+    return dataclasses.replace(cfg, name=f"parity-{name}")
+
+
+def eval_prompts(cfg, name: str) -> dict:
+    """{task label: (Task, xs, ys)}: the shared prompts, N_PROMPTS per task, fixed keys."""
+    import jax
+    import numpy as np
+
+    from icl_ood.tasks import Task, draw
+    out = {}
+    for i, t in enumerate(SETTINGS[name]["tasks"]):
+        task = Task(family=t.get("family"), mix=tuple(t["mix"]) if "mix" in t else None,
+                    n_prompts=N_PROMPTS)
+        xs, ys = draw(jax.random.fold_in(jax.random.key(20261207), i), task,
+                      task.data_config(cfg.data))
+        out[task.label] = (task, np.asarray(xs, np.float32), np.asarray(ys, np.float32))
+    return out
+
+
+def train_ours(cfg, seeds: int, folder: Path) -> list[dict]:
+    """Trains seeds 0..seeds-1 in one program; per seed its log and its predictions' source."""
+    from icl_ood.train import train
+    t0 = time.perf_counter()
+    train(cfg, folder, num_runs=seeds, progress=False)
+    wall = time.perf_counter() - t0
+    out = []
+    for s in range(seeds):
+        d = folder / f"seed{s}" if seeds > 1 else folder
+        log = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
+        out.append({"dir": d, "log": [{"step": r["step"], "loss": r["loss"]} for r in log],
+                    "train_s": wall})
+    return out
+
+
+def score(preds, ys, norm: float) -> dict:
+    """Normalized error by k (squared error / the task's E[y^2]) with 90% bootstrap intervals."""
+    import numpy as np
+
+    from icl_ood.stats import bootstrap_counts, summarize
+    err = np.square(np.asarray(preds, np.float64) - np.asarray(ys, np.float64))[None]
+    s = summarize(err, norm, bootstrap_counts(err.shape[1], 1000, 0))
+    return {f: s[f][0].tolist() for f in ("normalized", "norm_lower", "norm_upper")}
+
+
+def left_plateau(log: list[dict], ey2: float) -> int | None:
+    """First logged step whose loss is below PLATEAU_FRACTION of E[y^2] (None: never)."""
+    return next((r["step"] for r in log if r["loss"] < PLATEAU_FRACTION * ey2), None)
+
+
+# ------------------------------------------------------------------------------ the record
+
+def run_setting(args, name: str) -> dict:
+    import numpy as np
+
+    from icl_ood import evaluate as ev
+    from icl_ood.results import commit, machine
+    from icl_ood.tasks import Task, mean_square
+    from icl_ood.train import load_model
+    variants = {"ours": []}
+    for v in args.variant:
+        label, _, sets = v.partition("=")
+        variants[label] = [s for s in sets.split(";") if s]
+    cfg = setting_config(name, args.overrides)
+    prompts = eval_prompts(cfg, name)
+    ey2 = sum(w * mean_square(Task(family=f), cfg.data)[0]
+              for f, w in zip(cfg.data.families, cfg.data.weights))
+    rec = {"setting": name, "config": cfg.to_dict(), "seeds": args.seeds, "ey2": ey2,
+           "plateau_fraction": PLATEAU_FRACTION, "tasks": {}, "arms": {}}
+    for label, (task, xs, ys) in prompts.items():
+        norm = mean_square(task, task.data_config(cfg.data))[0]
+        rec["tasks"][label] = {"normalizer": norm, "yardsticks": yardsticks(cfg, task, xs, ys, norm)}
+    with tempfile.TemporaryDirectory() as tmp:
+        npz = Path(tmp) / "prompts.npz"
+        np.savez(npz, **{f"{k}:xs": v[1] for k, v in prompts.items()},
+                 **{f"{k}:ys": v[2] for k, v in prompts.items()})
+        ref = []
+        for s in range(args.seeds):
+            spec = reference_spec(cfg, s, args, str(npz))
+            t0 = time.perf_counter()
+            got = json.loads(subprocess.run(
+                [args.reference_python or sys.executable, __file__, "--reference-train",
+                 json.dumps(spec)], text=True, capture_output=True, check=True).stdout)
+            print(f"{name}: reference seed {s}: {time.perf_counter() - t0:.0f} s, last loss "
+                  f"{got['log'][-1]['loss']:.4f}", flush=True)
+            ref.append(got)
+        rec["arms"]["reference"] = [{"log": r["log"], "train_s": r["train_s"], "errors": {
+            t: score(r["preds"][t], prompts[t][2], rec["tasks"][t]["normalizer"]) for t in prompts}}
+            for r in ref]
+        rec["init"] = {"reference": ref[0]["init"]}
+        rec["reference_versions"] = {k: ref[0][k] for k in ("torch", "transformers", "python",
+                                                            "threads")}
+        for label, sets in variants.items():
+            vcfg = setting_config(name, args.overrides + sets)
+            runs = train_ours(vcfg, args.seeds, Path(tmp) / label)
+            arm = []
+            for r in runs:
+                model, _, step = load_model(r["dir"])
+                errs = {t: score(ev.model_predict(model, xs, ys), ys, rec["tasks"][t]["normalizer"])
+                        for t, (_, xs, ys) in prompts.items()}
+                arm.append({"log": r["log"], "train_s": r["train_s"], "errors": errs})
+            print(f"{name}: {label}: {runs[0]['train_s']:.0f} s for {args.seeds} seeds", flush=True)
+            rec["arms"][label] = arm
+            rec["init"][label] = init_stats_ours(vcfg, 0)
+            rec.setdefault("overrides", {})[label] = sets
+    rec["provenance"] = {"command": "python scripts/reference_parity.py " + " ".join(args.argv),
+                         "commit": commit(), "machine": machine(),
+                         "reference_repo": reference_commit(args.reference_repo),
+                         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    return rec
+
+
+def yardsticks(cfg, task, xs, ys, norm) -> dict:
+    """Least squares and the Bayes predictor of the pretraining prior on the same prompts."""
+    import numpy as np
+
+    from icl_ood import baselines as bl
+    out = {}
+    for b in bl.for_task(cfg.data, task.data_config(cfg.data), task.families,
+                         ("least_squares", "bayes_mixture"), bl.DEFAULT_OPTIONS, [], task.scales):
+        out[b.name] = score(b.predict(xs.astype(np.float64), ys.astype(np.float64))[0], ys, norm)
+    return out
+
+
+def reference_spec(cfg, seed: int, args, prompts: str) -> dict:
+    d, m, t = cfg.data, cfg.model, cfg.train
+    unsupported = [f for f in d.families if f not in ("linear", "sinusoid")]
+    sin = d.prior("sinusoid")
+    if unsupported or d.noise_std or d.curriculum or d.family_hint or (
+            "sinusoid" in d.families and (d.dim != 1 or sin.amp_dist != "rayleigh"
+                                          or sin.freq[0] != sin.freq[1] or sin.amp[0] != 0)):
+        raise SystemExit(f"reference_parity: the reference side draws only noiseless dense lines "
+                         f"and 1-D fixed-frequency Rayleigh sines; got {cfg.data}")
+    return {"seed": seed, "repo": args.reference_repo, "threads": args.threads, "prompts": prompts,
+            "dim": d.dim, "n_points": d.n_points, "families": list(d.families),
+            "weights": list(d.weights), "x_dist": d.x_dist, "x_scale": d.x_scale,
+            "freq": sin.freq[0], "amp": sin.amp[1], "max_points": m.max_points,
+            "d_model": m.d_model, "n_layers": m.n_layers, "n_heads": m.n_heads,
+            "batch": t.batch_size, "lr": t.lr, "schedule": t.schedule,
+            "warmup_steps": t.warmup_steps, "grad_clip": t.grad_clip, "steps": t.steps,
+            "log_every": t.log_every}
+
+
+def reference_commit(repo: str) -> str:
+    for args in (["-C", repo], ["--git-dir", repo]):
+        r = subprocess.run(["git", *args, "rev-parse", "HEAD"], text=True, capture_output=True)
+        if r.returncode == 0:
+            return f"dtsip/in-context-learning@{r.stdout.strip()[:12]}"
+    return "dtsip/in-context-learning (commit unknown)"
+
+
+def summary(rec: dict) -> str:
+    """The printed table: mean error by k per arm (seed range), ratio to the reference, plateau."""
+    import numpy as np
+    lines = [f"## {rec['setting']}: normalized error (squared error / the task's E[y^2]) at "
+             f"step {rec['config']['train']['steps']}, mean over {rec['seeds']} seeds [min, max]"]
+    arms = rec["arms"]
+    for task, info in rec["tasks"].items():
+        n = len(arms["reference"][0]["errors"][task]["normalized"])
+        ks = [k for k in (1, 2, 4, 6, 8, 10, 20, 40) if k < n]
+        lines += [f"\n{task} (E[y^2] = {info['normalizer']:.3g})",
+                  "| predictor | " + " | ".join(f"k={k}" for k in ks) + " |",
+                  "|---|" + "---|" * len(ks)]
+        for arm, runs in arms.items():
+            e = np.array([r["errors"][task]["normalized"] for r in runs])
+            lines.append(f"| {arm} | " + " | ".join(
+                f"{e[:, k].mean():.3f} [{e[:, k].min():.3f}, {e[:, k].max():.3f}]" for k in ks) + " |")
+        ref = np.array([r["errors"][task]["normalized"] for r in arms["reference"]]).mean(0)
+        for arm, runs in arms.items():
+            if arm != "reference":
+                e = np.array([r["errors"][task]["normalized"] for r in runs]).mean(0)
+                lines.append(f"| {arm} / reference | " + " | ".join(
+                    f"{e[k] / ref[k]:.2f}" for k in ks) + " |")
+        for y, s in info["yardsticks"].items():
+            lines.append(f"| {y} | " + " | ".join(f"{s['normalized'][k]:.3f}" for k in ks) + " |")
+    lines.append(f"\nsteps to leave the plateau (first logged loss < {rec['plateau_fraction']} x "
+                 f"E[y^2] = {rec['plateau_fraction'] * rec['ey2']:.3g}), per seed:")
+    for arm, runs in arms.items():
+        lines.append(f"- {arm}: " + ", ".join(str(left_plateau(r["log"], rec["ey2"]))
+                                               for r in runs))
+    lines.append("\ninitial parameters, std (max |v|) per group, seed 0:")
+    groups = sorted(rec["init"]["reference"])
+    lines.append("| group | " + " | ".join(rec["init"]) + " |")
+    lines.append("|---|" + "---|" * len(rec["init"]))
+    for g in groups:
+        lines.append(f"| {g} | " + " | ".join(
+            f"{s[g][0]:.4g} ({s[g][2]:.3g})" if g in s else "-" for s in rec["init"].values()) + " |")
+    return "\n".join(lines)
+
+
+def figure(rec: dict, out: Path) -> None:
+    """Loss curves (seeds thin, mean thick) and error by k per task, every arm."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    tasks = list(rec["tasks"])
+    fig, axes = plt.subplots(1, 1 + len(tasks), figsize=(4.2 * (1 + len(tasks)), 3.6))
+    colors = {"reference": "black", "ours": "tab:red"}
+    extra = iter(["tab:blue", "tab:green", "tab:purple", "tab:orange"])
+    for arm, runs in rec["arms"].items():
+        c = colors.get(arm) or next(extra)
+        ax = axes[0]
+        for r in runs:
+            ax.plot([x["step"] for x in r["log"]], [x["loss"] for x in r["log"]], color=c,
+                    lw=0.6, alpha=0.5)
+        mean = np.mean([[x["loss"] for x in r["log"]] for r in runs], 0)
+        ax.plot([x["step"] for x in runs[0]["log"]], mean, color=c, lw=1.8,
+                label=f"{arm} ({len(runs)} seeds)")
+        for ax, t in zip(axes[1:], tasks):
+            e = np.array([r["errors"][t]["normalized"] for r in runs])
+            for row in e:
+                ax.plot(row, color=c, lw=0.6, alpha=0.5)
+            ax.plot(e.mean(0), color=c, lw=1.8, label=arm)
+    axes[0].set(xlabel="training step", ylabel="training loss (squared error, mean over k)",
+                yscale="log", title=f"{rec['setting']}: loss (mean of {rec['config']['train']['log_every']} steps)")
+    axes[0].axhline(rec["ey2"], color="0.6", ls=":", lw=1, label="E[y^2] (predict 0)")
+    for ax, t in zip(axes[1:], tasks):
+        for y, s in rec["tasks"][t]["yardsticks"].items():
+            ax.plot(s["normalized"], ls="--", lw=1, label=y.replace("_", " "))
+        ax.set(xlabel="k (in-context examples)", ylabel="normalized error (/ E[y^2])",
+               yscale="log", title=f"{t}, step {rec['config']['train']['steps']}")
+        ax.set_ylim(bottom=max(ax.get_ylim()[0], 1e-4))
+    for ax in axes:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    for ext in ("png", "pdf"):
+        fig.savefig(out / f"learning_curves.{ext}", dpi=130)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--setting", default="linear-d4,demo-1d",
+                    help="comma-separated: " + ", ".join(SETTINGS))
+    ap.add_argument("--seeds", type=int, default=3, help="seeds per side (0..N-1; default 3)")
+    ap.add_argument("--reference-repo", help="a copy of dtsip/in-context-learning (work tree or "
+                                             "git folder)")
+    ap.add_argument("--reference-python", metavar="PYTHON",
+                    help="an interpreter with torch and transformers (default: this one)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=SETS",
+                    help='another arm of ours: NAME=FIELD=VALUE[;FIELD=VALUE], e.g. '
+                         'gpt2-init=model.init="gpt2"')
+    ap.add_argument("--set", dest="overrides", action="append", default=[],
+                    metavar="SECTION.FIELD=VALUE",
+                    help="change the setting for both sides, e.g. train.steps=2000 (the "
+                         "reference side takes what it can draw: see reference_spec)")
+    ap.add_argument("--out", default="figures/reference-parity")
+    ap.add_argument("--figure-only", action="store_true", help="redraw from OUT/SETTING/parity.json")
+    ap.add_argument("--reference-train", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.reference_train:  # the child: one reference seed
+        print(json.dumps(reference_train(json.loads(args.reference_train))))
+        return 0
+    names = args.setting.split(",")
+    bad = [n for n in names if n not in SETTINGS]
+    if bad:
+        ap.error(f"--setting: unknown {bad}; known: {sorted(SETTINGS)}")
+    if args.figure_only:
+        for n in names:
+            rec = json.loads((Path(args.out) / n / "parity.json").read_text())
+            figure(rec, Path(args.out) / n)
+            print(summary(rec))
+        return 0
+    if args.seeds < 1:
+        ap.error(f"--seeds: must be >= 1, got {args.seeds}")
+    for v in args.variant:
+        if "=" not in v or v.startswith("=") or v.split("=")[0] in ("ours", "reference"):
+            ap.error(f"--variant: expected NAME=FIELD=VALUE[;...] with a new NAME, got {v!r}")
+    if not args.reference_repo:
+        ap.error("--reference-repo: required (a copy of dtsip/in-context-learning)")
+    try:
+        reference_source(args.reference_repo)
+    except (OSError, subprocess.CalledProcessError):
+        ap.error(f"--reference-repo: no src/models.py in {args.reference_repo}")
+    py = args.reference_python or sys.executable
+    if subprocess.run([py, "-c", "import torch, transformers"], capture_output=True).returncode:
+        ap.error(f"--reference-python: {py} lacks torch and transformers; see the docstring")
+    from icl_ood.config import ConfigError
+    for n in names:  # every config is checked before anything trains
+        for v in [[]] + [v.partition("=")[2].split(";") for v in args.variant]:
+            try:
+                reference_spec(setting_config(n, args.overrides + [s for s in v if s]), 0, args, "")
+            except ConfigError as e:
+                ap.error(f"{n}: {e}")
+    args.argv = argv
+    for n in names:
+        t0 = time.perf_counter()
+        rec = run_setting(args, n)
+        rec["provenance"]["wall_s"] = time.perf_counter() - t0
+        out = Path(args.out) / n
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "parity.json").write_text(json.dumps(rec, indent=1) + "\n")
+        (out / "provenance.json").write_text(json.dumps(rec["provenance"], indent=1) + "\n")
+        figure(rec, out)
+        print(summary(rec), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
