@@ -130,3 +130,28 @@ def test_cli_help_shows_defaults_and_evaluate_lists_every_baseline_and_sweep(cap
     assert " my_baseline * My own baseline " in listed and "Second sentence" not in listed
     for name in sweeps.REGISTRY.all():
         assert f" {name} " in listed[listed.index("sweeps (--sweep)"):]
+
+
+def test_committed_configs_read_back_as_the_earlier_init_with_their_digests():
+    """Every committed run's config.json (saved before model.init existed) reads back as
+    init="gpt2" and writes back the same dict, so its digests and manifests stay valid; the
+    presets default to the reference initialisation, and `--set model.init=...` switches."""
+    import json
+    from pathlib import Path
+
+    from icl_ood.results import digest
+    paths = sorted(Path(__file__).parents[1].glob("figures/**/config.json"))
+    assert len(paths) > 10
+    for p in paths:
+        raw = json.loads(p.read_text())
+        cfg = Config.from_dict(raw)
+        want = raw["model"].get("init", "gpt2")
+        assert cfg.model.init == want, p
+        assert digest(cfg.to_dict()["model"]) == digest(raw["model"]), p
+    demo = presets.get("demo")
+    assert demo.model.init == "reference"
+    old = demo.override(['model.init="gpt2"'])
+    assert old.model.init == "gpt2" and "init" not in old.to_dict()["model"]
+    assert old.override(['model.init="reference"']) == demo
+    with pytest.raises(ConfigError, match="model.init"):
+        demo.override(['model.init="torch"'])

@@ -1,5 +1,7 @@
 """Golden test: every preset draws bitwise the same training prompts, evaluation prompts and
-initial parameters as at commit edc3d5e for the same seed (so committed figures stay valid).
+initial parameters as at commit edc3d5e for the same seed (so committed figures stay valid);
+"init" is the earlier model's (model.init="gpt2", which every committed run before 2026-12-07
+used), "init_reference" the reference initialisation's, the presets' default since then.
 
 Bits depend on the library versions too (flax's initializer streams and XLA's rounding of f
 differ between jax 0.10.2 / flax 0.12.8, what pip gives Python 3.11, and jax 0.12 / flax
@@ -51,8 +53,10 @@ def fingerprints(name: str) -> dict:
     for fam in ("linear", "sparse_linear", "relu_net") + (("sinusoid",) if cfg.data.dim == 1 else ()):
         out[fam] = _digest(prompts.sample_family(key, fam, 8, cfg.data)[:2])
     if name in ("tiny", "demo"):
-        _, state, _ = init_runs(cfg, [0])
+        _, state, _ = init_runs(cfg.override(['model.init="gpt2"']), [0])
         out["init"] = _digest(state.params)
+        _, state, _ = init_runs(cfg.override(['model.init="reference"']), [0])
+        out["init_reference"] = _digest(state.params)
     return out
 
 
@@ -65,7 +69,14 @@ def test_presets_draw_golden_prompts_and_init(name):
     assert fingerprints(name) == golden[VERSIONS][name]
 
 
-if __name__ == "__main__":  # regenerate (only when a change of the draws is intended)
+if __name__ == "__main__":  # regenerate (only when a change of the draws is intended);
+    # --add-new-keys: only add fingerprints the file lacks, asserting the others unchanged
+    import sys
     known = json.loads(GOLDEN.read_text()) if GOLDEN.exists() else {}
-    known[VERSIONS] = {n: fingerprints(n) for n in NAMES}
+    new = {n: fingerprints(n) for n in NAMES}
+    if "--add-new-keys" in sys.argv and VERSIONS in known:
+        for n, fp in new.items():
+            old = known[VERSIONS][n]
+            assert all(fp[k] == v for k, v in old.items()), (n, fp, old)
+    known[VERSIONS] = new
     GOLDEN.write_text(json.dumps(known, indent=1) + "\n")

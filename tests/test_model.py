@@ -136,3 +136,71 @@ def test_cudnn_turned_down_at_trace_time_falls_back_to_xla(monkeypatch):
     explicit = dataclasses.replace(cfg, attention="cudnn")
     with pytest.raises(NotImplementedError):
         Transformer(explicit, 2, rngs=nnx.Rngs(0))(xs, ys)
+
+
+# The reference's initialisation rules (Garg et al.'s TransformerModel: Hugging Face GPT2Model
+# inside, PyTorch nn.Linear read-in and read-out): (kind, scale) per parameter group, where
+# "normal" means N(0, scale^2), "uniform" U(-scale, scale), "const" every value == scale.
+def reference_rules(cfg: ModelConfig, dim: int) -> dict:
+    resid = 0.02 / (2 * cfg.n_layers) ** 0.5
+    rules = {("read_in", "kernel"): ("uniform", dim ** -0.5),
+             ("read_in", "bias"): ("uniform", dim ** -0.5),
+             ("read_out", "kernel"): ("uniform", cfg.d_model ** -0.5),
+             ("read_out", "bias"): ("uniform", cfg.d_model ** -0.5),
+             ("pos", "embedding"): ("normal", 0.02),
+             ("qkv", "kernel"): ("normal", 0.02), ("fc", "kernel"): ("normal", 0.02),
+             ("out", "kernel"): ("normal", resid), ("proj", "kernel"): ("normal", resid),
+             ("scale",): ("const", 1.0), ("bias",): ("const", 0.0)}
+    if cfg.init == "gpt2":  # the earlier model: read-in and read-out like any GPT-2 weight
+        rules.update({("read_in", "kernel"): ("normal", 0.02), ("read_in", "bias"): ("const", 0.0),
+                      ("read_out", "kernel"): ("normal", 0.02),
+                      ("read_out", "bias"): ("const", 0.0)})
+    return rules
+
+
+def _group(path: tuple, rules: dict) -> tuple:
+    names = tuple(str(p) for p in path)
+    return names[-2:] if names[-2:] in rules else names[-1:]
+
+
+@pytest.mark.parametrize("size, dim, init", [("demo", 1, "reference"), ("paper", 20, "reference"),
+                                             ("demo", 4, "gpt2"), ("paper", 20, "gpt2")])
+def test_initialisation_follows_the_reference_rules(size, dim, init):
+    """Every parameter group's initial values have the reference's distribution: the scale
+    (standard deviation within 5%, or the uniform's bound as the largest |value|), zero mean,
+    exact constants for LayerNorms and GPT-2's biases (and the earlier rule under init=gpt2)."""
+    from flax.traverse_util import flatten_dict
+    cfg = dataclasses.replace(presets.get(size).model, dtype="float32", init=init)
+    rules = reference_rules(cfg, dim)
+    state = nnx.state(Transformer(cfg, dim, rngs=nnx.Rngs(3)), nnx.Param)
+    groups: dict = {}
+    for path, v in flatten_dict(nnx.to_pure_dict(state)).items():
+        groups.setdefault(_group(path, rules), []).append(np.asarray(v, np.float64).ravel())
+    assert set(groups) == set(rules)
+    for g, (kind, scale) in rules.items():
+        v = np.concatenate(groups[g])
+        if kind == "const":
+            assert np.all(v == scale), g
+            continue
+        std = scale if kind == "normal" else scale / 3 ** 0.5
+        n = v.size
+        if kind == "uniform":
+            assert np.abs(v).max() <= scale, g
+            assert n < 20 or np.abs(v).max() > scale * (1 - 8 / n), g  # reaches the bound
+        if n >= 1000:  # enough values to pin the spread
+            assert abs(v.std() / std - 1) < 0.05, (g, v.std(), std)
+            assert abs(v.mean()) < 4 * std / n ** 0.5, g
+        else:  # a few values: all within the law's range, spread of the right order
+            assert 0.3 * std < v.std() < 2 * std or n < 4, (g, v.std(), std)
+
+
+def test_init_gpt2_differs_only_at_the_read_in_and_read_out():
+    """model.init changes the read-in and read-out only: every other parameter is bitwise the
+    same for the same key (so "gpt2" reproduces the earlier model)."""
+    from flax.traverse_util import flatten_dict
+    a, b = (flatten_dict(nnx.to_pure_dict(nnx.state(Transformer(
+        dataclasses.replace(SMALL, init=i), 3, rngs=nnx.Rngs(0)), nnx.Param)))
+        for i in ("reference", "gpt2"))
+    for path in a:
+        same = np.array_equal(a[path], b[path])
+        assert same != (path[0] in ("read_in", "read_out")), path

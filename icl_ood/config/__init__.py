@@ -182,6 +182,7 @@ class Config:
 
     def diff(self, other: Config) -> list[str]:
         """Fields (section.name) whose values differ between two configs."""
-        a, b = _flat(self.to_dict()), _flat(other.to_dict())
+        a, b = ({**_flat(c.to_dict()), **_flat({"model": dataclasses.asdict(c.model)})}
+                for c in (self, other))
         return [f"{k}: {b.get(k)!r} -> {v!r}" for k, v in a.items()
                 if k != "name" and v != b.get(k)]
