@@ -25,7 +25,8 @@ Layers, lowest first; a module imports only from lower layers (or from its own p
                          the experiment definitions (typed values, no code that runs them);
                          training in log-spaced segments, evaluated after each
  12  replicate           runs an experiment's stages (train, evaluate, figures, report)
- 13  cli                 the command line
+ 13  studies             a grid of runs: plan, run a task, submit (submitit), status, collect
+ 14  cli                 the command line
 Figures and report read run names, labels, mixes and docs from experiment.json through the
 results layer, never from icl_ood.experiments: a redraw shows saved results as they were made.
 """
@@ -45,11 +46,12 @@ LAYERS = (
     ("tasks", "baselines", "checkpoint", "reliability", "stats", "table"),
     ("sweeps", "train"),
     ("evaluate", "benchmark"),
-    ("examples",),
+    ("examples", "yardsticks"),
     ("figures",),
     ("report", "along_report", "along_folder"),
     ("experiments", "along_training"),
     ("replicate",),
+    ("studies",),
     ("cli",),
 )
 MAX_LINES = 300  # no module longer: one concern per file

@@ -15,6 +15,7 @@ from icl_ood.cli.commands import (
     cmd_replicate,
     cmd_train,
 )
+from icl_ood.cli.sweep import add_sweep
 from icl_ood.config import ConfigError
 from icl_ood.experiments import EXPERIMENTS
 from icl_ood.results import ResultsError
@@ -229,6 +230,8 @@ def _main(argv: list[str] | None = None) -> int:
                    help="redraw even if the figures and report there were made from more "
                         "results or a later checkpoint")
     f.set_defaults(fn=cmd_figures)
+
+    add_sweep(sub)  # icl-ood sweep plan|run|submit|status|collect (icl_ood/cli/sweep.py)
 
     args = p.parse_args(argv)
     if args.plugins:  # before anything looks the registries up; subprocesses inherit it

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from icl_ood import results
 from icl_ood.figures import pretrained_on
+from icl_ood.report import study
 from icl_ood.report.sections import (
     NAMES,
     compare_sentence,
@@ -81,6 +82,8 @@ def write(out: str | Path, force: bool = False) -> Path:
                                     if p in present] + [
         f"- {saved[p]['label']}: {saved[p]['doc']}" for p in present  # e.g. a user's baseline
         if p not in DEFINITIONS and p in saved] + [""]
+    if req.get("study"):  # `icl-ood sweep collect`: what is missing first, then the grid
+        lines = study.head(data) + lines[1:] + study.section(data)
     for run in data["runs"]:
         m = run["metrics"][-1] if run["metrics"] else {}
         total = run["config"]["train"]["steps"]

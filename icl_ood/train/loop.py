@@ -22,7 +22,7 @@ from icl_ood.checkpoint import CheckpointError, Checkpoints, close_all
 from icl_ood.config import Config, ConfigError
 from icl_ood.model.transformer import count_params
 from icl_ood.reliability import GracefulStop, newest_step
-from icl_ood.train.mesh import _host, batch_sharding_for, make_mesh
+from icl_ood.train.mesh import _host, batch_sharding_for, make_mesh, make_run_mesh, run_sharding
 from icl_ood.train.rundir import (
     _abstract,
     _Logger,
@@ -56,14 +56,17 @@ def train(cfg: Config, run_dir: str | Path, *, progress: bool = True,
 
 
 def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool = True,
-               stop_at: int | None = None, run_batch: int | None = None) -> dict:
+               stop_at: int | None = None, run_batch: int | None = None,
+               shard_runs: bool = False) -> dict:
     """Trains several runs in one compiled program, run i of `cfgs[i]` in `run_dirs[i]`, each
     with its own config.json, metrics.jsonl and checkpoints, resuming all from the newest step
     every run has a checkpoint for. The configs may differ only in GROUP_FIELDS (seed and
     mixture weights; ConfigError names any other difference). `run_batch` runs at a time are
     vectorised (vmap; default_run_batch: all on an accelerator, one on a CPU). Each run's
     results equal training its config alone: bitwise with run_batch=1, to float tolerance
-    when vmapped (batched matmuls round differently).
+    when vmapped (batched matmuls round differently). `shard_runs`: split the runs (not the
+    batch) over this process's devices, the most that divide their number (make_run_mesh; each
+    device trains whole runs, as one device would with the same run_batch).
     """
     if len(cfgs) != len(run_dirs):
         raise ConfigError(f"train_many: {len(cfgs)} configs but {len(run_dirs)} run folders")
@@ -73,8 +76,12 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
         raise ConfigError(f"train_many: several runs share the folder(s) {sorted(dup)}")
     cfg, num_runs = group_config(list(cfgs)), len(runs)
     run_batch = resolve_run_batch(run_batch, num_runs)
-    mesh = make_mesh()
-    sharding = batch_sharding_for(cfg, mesh)
+    if shard_runs and jax.process_count() > 1:
+        raise ConfigError("train_many: shard_runs splits runs over one process's devices; "
+                          "not with several processes")
+    mesh = make_run_mesh(num_runs) if shard_runs else make_mesh()
+    run_mesh = mesh if shard_runs and mesh.devices.size > 1 else None
+    sharding = None if shard_runs else batch_sharding_for(cfg, mesh)
     longer = [check_run_dir(c, d) for c, d in runs]
     lead = jax.process_index() == 0
     for (c, d), extend in zip(runs, longer):
@@ -86,6 +93,9 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
     graphdef, state, data_keys = init_runs(cfg, [c.train.seed for c, _ in runs], mesh)
     step_cfg = compiled_config(cfg)
     weights = jnp.asarray([c.data.weights for c, _ in runs], jnp.float32)
+    if run_mesh is not None:  # every array with a leading run axis: split over the devices
+        state, data_keys, weights = jax.device_put((state, data_keys, weights),
+                                                   run_sharding(run_mesh))
     kept = log_steps(cfg.train)
     ckpts = [Checkpoints(d / "ckpt", keep=cfg.train.keep_ckpts, keep_steps=kept) for _, d in runs]
     start, state, metas = _restore(ckpts, state)
@@ -126,7 +136,7 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
             n = min(k, end - step)
             state, m = train_chunk(state, jnp.asarray(step, jnp.int32), data_keys, weights,
                                    graphdef=graphdef, cfg=step_cfg, n_steps=n, batch_sharding=sharding,
-                                   run_batch=run_batch)
+                                   run_batch=run_batch, run_mesh=run_mesh)
             if pending is not None:  # the device is already busy with the chunk just sent
                 consume(pending)
             pending, step = (step, m), step + n
@@ -150,6 +160,7 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
     return {"steps": step, "resumed_from": start, "num_runs": num_runs, "interrupted": interrupted,
             "final_loss": [log.last_loss for log in logs] if num_runs > 1 else logs[0].last_loss,
             "n_params": n_params, "n_devices": jax.device_count(),
+            "run_devices": 1 if run_mesh is None else run_mesh.devices.size,
             "wall_s": time.perf_counter() - t0}
 
 

@@ -17,6 +17,22 @@ def make_mesh() -> Mesh:
                          axis_types=(jax.sharding.AxisType.Auto,))
 
 
+RUN_AXIS = "runs"  # the mesh axis over which runs trained together are split (studies)
+
+
+def make_run_mesh(num_runs: int) -> Mesh:
+    """A 1-D mesh, axis RUN_AXIS, over the most local devices that divide `num_runs` evenly: each
+    device trains num_runs / devices whole runs (no collectives)."""
+    devices = jax.local_devices()
+    n = max(d for d in range(1, len(devices) + 1) if num_runs % d == 0)
+    return Mesh(np.array(devices[:n]), (RUN_AXIS,))
+
+
+def run_sharding(mesh: Mesh) -> NamedSharding:
+    """Arrays with a leading run axis, split over `mesh` (make_run_mesh)."""
+    return NamedSharding(mesh, P(RUN_AXIS))
+
+
 def batch_sharding_for(cfg: Config, mesh: Mesh) -> NamedSharding | None:
     """How a batch is laid out on `mesh` (None on one device)."""
     n = mesh.devices.size

@@ -100,29 +100,38 @@ def train_step(state: TrainState, step, data_key, graphdef, cfg: Config, batch_s
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "cfg", "n_steps", "batch_sharding",
-                                             "run_batch"),
+                                             "run_batch", "run_mesh"),
                    donate_argnums=0)
 def train_chunk(state_R: TrainState, step0, data_key_R, weights_R=None, *, graphdef,
-                cfg: Config, n_steps: int, batch_sharding=None, run_batch: int | None = None):
+                cfg: Config, n_steps: int, batch_sharding=None, run_batch: int | None = None,
+                run_mesh: Mesh | None = None):
     """`n_steps` train steps fused by lax.scan, for R independent runs side by side.
 
     Every leaf of `state_R` and `data_key_R` has a leading run axis R, as has `weights_R`
     (R, families), each run's pretraining mixture (default: cfg.data.weights for all); metrics
     come back as (R, n_steps, ...) arrays. `run_batch` runs at a time are vectorised (vmap) and
     the groups run one after another (lax.map); None or >= R: all at once. With run_batch=1
-    each run computes exactly what it would alone.
+    each run computes exactly what it would alone. `run_mesh` (mesh.make_run_mesh): the run
+    axis split over its devices, each running its R / devices runs as above (shard_map, no
+    collectives; run_batch then counts per device).
     """
     def one_run(args):
         state, data_key, weights = args
         def body(s, step):
             return train_step(s, step, data_key, graphdef, cfg, batch_sharding, weights)
         return jax.lax.scan(body, state, step0 + jnp.arange(n_steps))
+
+    def all_runs(runs):
+        if run_batch == 1:  # also for R = 1: a vmap of one run rounds differently
+            return jax.lax.map(one_run, runs)
+        if run_batch is None or run_batch >= runs[1].shape[0]:
+            return jax.vmap(one_run)(runs)
+        return jax.lax.map(one_run, runs, batch_size=run_batch)
     runs = (state_R, data_key_R, weights_R)
-    if run_batch == 1:  # also for R = 1: a vmap of one run rounds differently
-        return jax.lax.map(one_run, runs)
-    if run_batch is None or run_batch >= data_key_R.shape[0]:
-        return jax.vmap(one_run)(runs)
-    return jax.lax.map(one_run, runs, batch_size=run_batch)
+    if run_mesh is None:
+        return all_runs(runs)
+    spec = P(run_mesh.axis_names[0])
+    return jax.shard_map(all_runs, mesh=run_mesh, in_specs=(spec,), out_specs=spec)(runs)
 
 
 def compiled_config(cfg: Config) -> Config:

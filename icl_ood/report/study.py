@@ -1,0 +1,94 @@
+"""The report of a study (`icl-ood sweep collect`): its head (what is missing, first) and the
+grid's tables, each task's seeds summarized as a mean with a 90% t-interval over seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from icl_ood import results
+
+# Student's t 0.95 quantiles by degrees of freedom (two-sided 90% intervals); 1.645 beyond.
+T95 = {1: 6.314, 2: 2.920, 3: 2.353, 4: 2.132, 5: 2.015, 6: 1.943, 7: 1.895, 8: 1.860,
+       9: 1.833, 10: 1.812, 15: 1.753, 20: 1.725, 30: 1.697}
+
+
+def t95(df: int) -> float:
+    return T95.get(df) or next((v for d, v in sorted(T95.items()) if d >= df), 1.645)
+
+
+def over_seeds(values: list[float]) -> str:
+    """A table cell: the mean over seeds and its 90% t-interval (one seed: the value)."""
+    v = np.asarray(values, float)
+    if v.size == 1:
+        return f"{v[0]:.3f}"
+    half = t95(v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)
+    return f"{v.mean():.3f} [{v.mean() - half:.3f}, {v.mean() + half:.3f}]"
+
+
+def head(data: dict) -> list[str]:
+    """The report's first lines: what is missing (a partial collect), then the title."""
+    req, study = data["request"], data["request"]["study"]
+    grid = " x ".join(f"{k} ({len(v)})" for k, v in study["grid"].items()) or "no grid"
+    seeds = study["seeds"]
+    lines = []
+    if study["missing"]:
+        lines += [f"PARTIAL: {len(study['missing'])} of {study['n_tasks']} tasks missing "
+                  f"(not done, not in this report): {', '.join(study['missing'])}", ""]
+    return lines + [f"# icl-ood study: experiment `{req['experiment']}`, preset "
+                    f"`{req['preset']}`, grid {grid}, seeds "
+                    f"{'the runs own' if seeds is None else ', '.join(map(str, seeds))}"]
+
+
+def _model(rows: list[dict], task: str, k: int) -> float | None:
+    return next((r["normalized"] for r in rows if r["predictor"] == "model"
+                 and r["task"] == task and r["k"] == k), None)
+
+
+def section(data: dict) -> list[str]:
+    """Per sweep, the Transformer's normalized error by grid task and test task at a few k
+    (mean over seeds, 90% t-interval); along training where kept checkpoints were scored."""
+    study = data["request"]["study"]
+    runs = {r["name"]: r for r in data["runs"]}
+    lines = ["## The grid", "", "Each task's seeds trained as one program; cells: the "
+             "Transformer's normalized error, mean over seeds [90% t-interval over seeds].", ""]
+    for sweep in data["experiment"]["sweeps"]:
+        first = runs[study["tasks"][0]["runs"][0]]
+        kmax = first["config"]["data"]["n_points"] - 1
+        ks = list(dict.fromkeys(k for k in (2, 10, kmax) if k <= kmax))
+        tests = list(dict.fromkeys(r["task"] for r in first["rows"].get(sweep, [])))
+        lines += [f"### {sweep} sweep", "", "| task | test | " + " | ".join(
+            f"k = {k}" for k in ks) + " |", "|---|---|" + "---|" * len(ks)]
+        for t in study["tasks"]:
+            for test in tests:
+                cells = []
+                for k in ks:
+                    vals = [_model(runs[n]["rows"][sweep], test, k) for n in t["runs"]]
+                    cells.append("–" if None in vals else over_seeds(vals))
+                lines.append(f"| {t['name']} | {test} | " + " | ".join(cells) + " |")
+        lines += [""] + _along(data, sweep, study, min(10, kmax))
+    return lines
+
+
+def _along(data: dict, sweep: str, study: dict, k: int) -> list[str]:
+    """The same at k along training: one column per scored checkpoint step."""
+    along = {}
+    for t in study["tasks"]:
+        for n in t["runs"]:
+            run = next(r for r in data["runs"] if r["name"] == n)
+            along[n] = results.load_run(run["dir"]).get("runs")[0]["along"].get(sweep, {})
+    steps = sorted({s for per in along.values() for s in per})
+    if not steps:
+        return []
+    lines = [f"Along training ({sweep} sweep, k = {k}; the final step's column is the table "
+             "above's):", "", "| task | test | " + " | ".join(f"step {s}" for s in steps) + " |",
+             "|---|---|" + "---|" * len(steps)]
+    for t in study["tasks"]:
+        per = [along[n] for n in t["runs"]]
+        tests = list(dict.fromkeys(r["task"] for p in per for rows in p.values() for r in rows))
+        for test in tests:
+            cells = []
+            for s in steps:
+                vals = [_model(p.get(s, []), test, k) for p in per]
+                cells.append("–" if None in vals else over_seeds(vals))
+            lines.append(f"| {t['name']} | {test} | " + " | ".join(cells) + " |")
+    return lines + [""]
