@@ -10,6 +10,7 @@ from pathlib import Path
 
 from icl_ood import presets
 from icl_ood.config import ConfigError
+from icl_ood import results
 from icl_ood.results import ResultsError
 from icl_ood.table import format_table
 
@@ -96,7 +97,28 @@ def cmd_benchmark(args) -> int:
     return 0
 
 
+def _eval_dests(runs: list[str], out: str | None) -> list[Path]:
+    """Where each run's evaluation goes: the run folder, or with --out OUT/<run's folder name>
+    (with a copy of its config and metrics: results.copy_run_record); each checked writable
+    before anything is loaded or computed (ResultsError, one line, nothing written)."""
+    for r in runs:
+        if not (Path(r) / "config.json").exists():
+            raise ResultsError(f"--run {r}: no config.json; not a training run folder")
+    dests = [Path(r) if out is None else Path(out) / Path(r).resolve().name for r in runs]
+    twice = [str(d) for d in dests if dests.count(d) > 1]
+    if twice:
+        raise ResultsError(f"--out: two runs would write into {twice[0]} (same folder name); "
+                           "evaluate them into separate --out folders")
+    for d in dests:
+        results.check_writable(d / "eval", "" if out else
+                               "; give --out DIR to write the results elsewhere")
+    return dests
+
+
 def cmd_evaluate(args) -> int:
+    """Exit status: 0 done; 2 invalid input, or an output folder that cannot be written
+    (refused before anything is computed; --out DIR writes elsewhere)."""
+    dests = _eval_dests(args.run, args.out)
     from icl_ood import baselines as bl
     from icl_ood import evaluate as ev
     from icl_ood import sweeps as sw
@@ -118,7 +140,8 @@ def cmd_evaluate(args) -> int:
                                      f"{', '.join(bl.names())}")
         if mix is not None and len(mix) != 2:
             raise ValueError(f"--mix: expected family1,family2, got {args.mix!r}")
-        for run_dir, at_step in [(r, s) for r in args.run for s in _eval_steps(r, args.steps)]:
+        for run_dir, dest, at_step in [(r, d, s) for r, d in zip(args.run, dests)
+                                       for s in _eval_steps(r, args.steps)]:
             model, cfg, step = load_model(run_dir, at_step)
             n = cfg.data.n_points
             ks = args.k or sorted({min(2, n - 1), min(10, n - 1), n - 1})
@@ -131,7 +154,7 @@ def cmd_evaluate(args) -> int:
                     print(f"\n== run {run_dir}: one pretraining family, convex sweep skipped "
                           "(give --mix family1,family2 to run it)")
                     continue
-                res = ev.run_sweep(run_dir, sweep, n_prompts=args.n_prompts, seed=args.seed,
+                res = ev.run_sweep(dest, sweep, n_prompts=args.n_prompts, seed=args.seed,
                                    baselines=names, mix=mix, n_boot=args.n_boot,
                                    model_and_cfg=(model, cfg, step), force=args.force,
                                    at_step=at_step, progress=not args.quiet)
@@ -150,6 +173,8 @@ def cmd_evaluate(args) -> int:
                 base_s = sum(v for k, v in sec.items() if k not in ("model", "total"))
                 print(f"wall time: {sec['total']:.1f} s (model {sec.get('model', 0):.1f} s, "
                       f"baselines {base_s:.1f} s); rows in {res.path}")
+            if dest.resolve() != Path(run_dir).resolve():  # reads back like the run itself
+                results.copy_run_record(run_dir, dest)
     except (ValueError, CheckpointError, ResultsError) as e:
         print(f"icl-ood: error: {e}", file=sys.stderr)
         return 2
@@ -209,19 +234,24 @@ def cmd_replicate(args) -> int:
 
 
 def cmd_figures(args) -> int:
-    """Redraws figures and report.md of a replicate folder (--from), or the figures of a plain
-    run (--run), from saved results only; refuses (exit 2, one line, nothing touched) if the
-    folder lacks complete results."""
+    """Redraws figures and report.md of a replicate folder (--from), or the figures of plain
+    runs (--run, repeatable: side by side, runs that differ only in seed as their mean) into
+    RUN/figures or --out DIR/figures, from saved results only; refuses (exit 2, one line,
+    nothing touched) if the folder lacks complete results or cannot be written."""
     from icl_ood import figures, report
     if args.run_dir:
         try:
-            paths = figures.draw_run(args.run_dir, force=args.force)
+            paths, folder = figures.draw_runs(args.run_dir, args.out, force=args.force)
         except ResultsError as e:
-            print(f"icl-ood: error: --run {e}", file=sys.stderr)
+            print(f"icl-ood: error: figures --run: {e}", file=sys.stderr)
             return 2
-        print(f"{len(paths)} figure files in {Path(args.run_dir) / 'figures'}")
+        print(f"{len(paths)} figure files in {folder}")
         return 0
     out = Path(args.from_dir)
+    if args.out:
+        raise ResultsError("figures --from: --out is for --run (a replicate folder's figures "
+                           "and report.md are drawn into it)")
+    results.check_writable(out)
     from icl_ood.along_report import study
     if study.is_study(out):  # `replicate --experiment compute`: rows along training per run
         try:

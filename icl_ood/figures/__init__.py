@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 
 from icl_ood import results
 from icl_ood.figures import style
+from icl_ood.figures.runs import SEED_BAND, default_out, load_runs
 from icl_ood.figures.curves import (
     CONVEX_PRED,
     fig_convex,
@@ -71,6 +72,7 @@ __all__ = [
     "MIN_PT",
     "MODEL_PRED",
     "RC",
+    "SEED_BAND",
     "SLOPE_KS",
     "TEXT_W",
     "_legend",
@@ -80,6 +82,7 @@ __all__ = [
     "draw",
     "draw_all",
     "draw_run",
+    "draw_runs",
     "excess_series",
     "fig_convex",
     "fig_cost_along",
@@ -91,6 +94,7 @@ __all__ = [
     "fig_slope",
     "fig_training",
     "load",
+    "load_runs",
     "look",
     "pretrained_on",
     "saved",
@@ -114,11 +118,25 @@ def draw_all(out: str | Path, force: bool = False) -> list[Path]:
     return draw(load(out), Path(out), force)
 
 
-def draw_run(run_dir: str | Path, force: bool = False) -> list[Path]:
+def draw_run(run_dir: str | Path, force: bool = False, out: str | Path | None = None
+             ) -> list[Path]:
     """The figures of a plain run folder (`icl-ood train`, `icl-ood evaluate`) into
-    run_dir/figures: training curves and every sweep it has evaluated (latest checkpoint, most
-    prompts; `results.load_run`)."""
-    return draw(results.load_run(run_dir), Path(run_dir), force)
+    run_dir/figures (or out/figures): training curves and every sweep it has evaluated (latest
+    checkpoint, most prompts; `results.load_run`)."""
+    return draw_runs([run_dir], out, force)[0]
+
+
+def draw_runs(run_dirs: list[str | Path], out: str | Path | None = None, force: bool = False
+              ) -> tuple[list[Path], Path]:
+    """(paths, folder) of the figures of one or more run folders side by side (`load_runs`:
+    runs that differ only in seed as their mean, band SEED_BAND) in out/figures (default:
+    `default_out`). Reads and checks that out/figures can be written before drawing anything
+    (ResultsError, one line)."""
+    data = load_runs(run_dirs)
+    hint = "" if out is not None else "; give --out DIR to draw elsewhere"
+    out = Path(out) if out is not None else default_out(run_dirs)
+    results.check_writable(out / "figures", hint)
+    return draw(data, out, force), out / "figures"
 
 
 def draw(data: dict, out: Path, force: bool = False) -> list[Path]:
@@ -127,7 +145,7 @@ def draw(data: dict, out: Path, force: bool = False) -> list[Path]:
     rank = [len(data["inputs"]), data["step"]]
     results.check_replace(out / "figures", rank, force=force, what="figures")
     paths = []
-    with plt.rc_context(RC), saved(data):
+    with plt.rc_context(RC), saved(data), style.note(data.get("note", "")):
         for fig_fn in FIGURES:
             paths += fig_fn(data, out / "figures")
     results.write_manifest(out / "figures", "figures", data["inputs"], paths, rank=rank)

@@ -193,6 +193,9 @@ def fig_training(data, out: Path) -> list[Path]:
             kw = {"alpha": 0.5, "lw": 0.6, "label": None} if s else {}
             ax.plot(step, [r["loss"] for r in m], color="black",
                     **({"lw": 1.5, "label": "all prompts"} | kw))
+            if "loss_lower" in m[0]:  # a mean over seeds (figures.runs): its band over seeds
+                ax.fill_between(step, [r["loss_lower"] for r in m], [r["loss_upper"] for r in m],
+                                color="black", alpha=0.15, lw=0)
             for fam in pretrained_on(run["config"]["data"]):
                 ax.plot(step, [r["loss_per_family"].get(fam) or np.nan for r in m],
                         color=f"C{fams.index(fam)}", **({"lw": 1, "label": f"{fam} prompts"} | kw))

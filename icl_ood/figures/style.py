@@ -60,6 +60,20 @@ def saved(data: dict):
         _SAVED.reset(token)
 
 
+# A line every figure being drawn states under its title (e.g. which runs are seed means).
+_NOTE: contextvars.ContextVar[str] = contextvars.ContextVar("figure_note", default="")
+
+
+@contextlib.contextmanager
+def note(text: str):
+    """While drawing: `text` added to every figure's title (nothing if empty)."""
+    token = _NOTE.set(text)
+    try:
+        yield
+    finally:
+        _NOTE.reset(token)
+
+
 def look(predictor: str) -> tuple[str, str, Any, float]:
     """(legend label, color, line style, width) of a predictor: as saved with the results being
     drawn, else LEGACY_STYLE, else grey with its name."""
@@ -113,8 +127,12 @@ def _size(ncols: int, panel_w: float, height: float) -> tuple[float, float]:
 
 
 def _suptitle(fig, text: str, **kw) -> None:
-    """The figure's title, wrapped to its width (8 pt: ~0.065 in per character)."""
+    """The figure's title, wrapped to its width (8 pt: ~0.065 in per character), with the
+    note of what is being drawn (`note`) as its last line."""
     width = int(fig.get_figwidth() / 0.065)
+    if _NOTE.get():  # the figure grows by the note's lines, so its panels keep their size
+        fig.set_figheight(fig.get_figheight() + 0.14 * len(textwrap.wrap(_NOTE.get(), width)))
+        text += f"\n{_NOTE.get()}"
     fig.suptitle("\n".join(textwrap.fill(part, width) for part in text.split("\n")), **kw)
 
 

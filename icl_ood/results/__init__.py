@@ -2,7 +2,9 @@
 
 Writing. `write_text`, `write_json`, `write_jsonl` and `atomic` write a temporary file beside the
 target, fsync it and rename it into place: a crash or Ctrl-C leaves the old file or the new one,
-never part of one (nor a file that looks finished).
+never part of one (nor a file that looks finished). Files get the mode an ordinary open() gives
+(0666 & ~umask: readable by colleagues under the usual umask 022). `check_writable(folder)`
+refuses in one line, before any compute, to work for outputs that could not be written.
 
 Manifests. Every output, or group of outputs written together, has a sidecar manifest,
 `manifest_path(output)` (`eval/convex.jsonl` -> `eval/convex.manifest.json`):
@@ -37,6 +39,7 @@ provenance.py (commit, machine), load.py (reading folders back).
 from icl_ood.results.files import (
                                     ResultsError,
                                     atomic,
+                                    check_writable,
                                     digest,
                                     jsonl_exists,
                                     read_json,
@@ -51,6 +54,7 @@ from icl_ood.results.load import FORMAT, load, load_run, replicate_command
 from icl_ood.results.manifest import (
                                     EVAL_DEFAULTS,
                                     check_replace,
+                                    copy_run_record,
                                     eval_files,
                                     eval_key,
                                     intact,
@@ -61,7 +65,8 @@ from icl_ood.results.manifest import (
 )
 from icl_ood.results.provenance import commit, machine
 
-__all__ = ["EVAL_DEFAULTS", "FORMAT", "ResultsError", "atomic", "check_replace", "commit",
+__all__ = ["EVAL_DEFAULTS", "FORMAT", "ResultsError", "atomic", "check_replace", "check_writable",
+           "commit", "copy_run_record",
            "digest", "eval_files", "eval_key", "intact", "jsonl_exists", "load", "load_run", "machine",
            "manifest_path", "matches", "read_json", "read_jsonl", "read_manifest",
            "replicate_command", "sha256", "write_bytes", "write_json", "write_jsonl",

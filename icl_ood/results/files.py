@@ -7,7 +7,7 @@ import gzip
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,15 +18,45 @@ class ResultsError(RuntimeError):
     fuller result by a lesser one (the message is one line)."""
 
 
+def _new_temp(folder: Path, prefix: str) -> Path:
+    """Creates an empty, new file `folder/<prefix><random>.tmp` as an ordinary open() would
+    (mode 0666 & ~umask, unlike tempfile.mkstemp's 0600), so outputs renamed from it are as
+    readable as the user's other files."""
+    for _ in range(100):
+        tmp = folder / f"{prefix}{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{folder}: no free temporary file name after 100 tries")
+
+
+def check_writable(folder: str | Path, hint: str = "") -> None:
+    """Refuses (ResultsError, one line, ending with `hint`) unless files can be created in
+    `folder`: creates and removes a temporary file there (or, if it does not exist yet, in its
+    nearest existing parent, where it would be made), so a read-only mount, missing
+    permissions or a path through a file are caught before any compute, and nothing is left."""
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        if not probe.is_dir():
+            raise NotADirectoryError(20, f"{probe} is not a folder")
+        _new_temp(probe, ".icl-ood-write-check.").unlink()
+    except OSError as e:
+        raise ResultsError(f"{folder}: cannot write there ({e.strerror or e}){hint}") from e
+
+
 @contextlib.contextmanager
 def atomic(path: str | Path) -> Iterator[Path]:
     """Yields a temporary path in the target's folder; renamed to `path` if the block succeeds,
-    removed if it fails. For writers that want a file name (e.g. matplotlib's savefig)."""
+    removed if it fails. For writers that want a file name (e.g. matplotlib's savefig). The
+    file gets the mode an ordinary open() gives (0666 & ~umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = _new_temp(path.parent, f".{path.name}.")
     try:
         yield tmp
         with tmp.open("rb+") as fh:

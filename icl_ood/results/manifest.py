@@ -6,7 +6,14 @@ import json
 import time
 from pathlib import Path
 
-from icl_ood.results.files import ResultsError, _canonical, jsonl_exists, sha256, write_json
+from icl_ood.results.files import (
+    ResultsError,
+    _canonical,
+    jsonl_exists,
+    sha256,
+    write_bytes,
+    write_json,
+)
 from icl_ood.results.provenance import commit
 
 
@@ -32,6 +39,19 @@ def write_manifest(path: str | Path, stage: str, inputs: dict, outputs: list[str
            "written": time.strftime("%Y-%m-%d %H:%M:%S %Z"), **(info or {})}
     write_json(mpath, man, indent=2)
     return mpath
+
+
+def copy_run_record(run_dir: str | Path, dest: str | Path) -> Path:
+    """Copies a run's config.json and metrics.jsonl (as they are now) into `dest`, with a
+    manifest naming the run they came from (stage "copy", inputs {"run": its absolute path}),
+    so results written elsewhere (evaluate --out) read back like the run's own: load_run(dest).
+    Returns the manifest's path."""
+    run_dir, dest = Path(run_dir), Path(dest)
+    copies = []
+    for name in ("config.json", "metrics.jsonl"):
+        if (run_dir / name).exists():
+            copies.append(write_bytes(dest / name, (run_dir / name).read_bytes()))
+    return write_manifest(dest / "config.json", "copy", {"run": str(run_dir.resolve())}, copies)
 
 
 def read_manifest(path: str | Path) -> dict | None:
