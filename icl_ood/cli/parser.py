@@ -194,6 +194,10 @@ def _main(argv: list[str] | None = None) -> int:
                    "or a list such as 100,200,400 (results keyed .step<S>, rows carry the step)")
     e.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
     e.add_argument("--quiet", action="store_true", help="no progress bars")
+    e.add_argument("--out", metavar="DIR",
+                   help="write into DIR/<run folder name> (its eval/, a copy of the run's "
+                        "config and metrics, and a manifest naming the run) instead of the run "
+                        "folder, e.g. for a read-only run")
     e.add_argument("--force", action="store_true",
                    help="replace results of a newer checkpoint by this one's (results with other "
                         "options are never replaced: they are saved beside, keyed by options, "
@@ -224,8 +228,13 @@ def _main(argv: list[str] | None = None) -> int:
     src = f.add_mutually_exclusive_group(required=True)
     src.add_argument("--from", dest="from_dir", help="a replicate output folder (figures and "
                      "report.md)")
-    src.add_argument("--run", dest="run_dir", help="a plain run folder (`train`, `evaluate`): "
-                     "its training curves and evaluated sweeps into RUN/figures")
+    src.add_argument("--run", dest="run_dir", action="append",
+                     help="a plain run folder (`train`, `evaluate`): its training curves and "
+                     "evaluated sweeps into RUN/figures; repeatable: the runs side by side "
+                     "(into their common folder), runs that differ only in seed drawn as their "
+                     "mean with the min-max band over seeds")
+    f.add_argument("--out", metavar="DIR",
+                   help="with --run: draw into DIR/figures instead")
     f.add_argument("--force", action="store_true",
                    help="redraw even if the figures and report there were made from more "
                         "results or a later checkpoint")
