@@ -116,3 +116,126 @@ def test_collect_and_run_refuse_before_any_compute(tmp_path, capsys):
     assert main(["sweep", "run", str(out), "--index", "7"]) == 2
     assert "--index: 7 outside 0..1" in capsys.readouterr().err
     assert main(["sweep", "status", str(tmp_path)]) == 2  # not a study
+
+
+# ------------------------------------------------------- slow: the acceptance runs (real training)
+
+def manifested(out: Path) -> None:
+    """Every result file under the study's runs/*/eval is listed, intact, by a manifest."""
+    covered = set()
+    for man_path in out.glob("runs/*/eval/*manifest.json"):
+        man = results.read_json(man_path)
+        assert results.intact(man, man_path.parent) is None, man_path
+        covered |= {man_path.parent / name for name in man["outputs"]}
+    files = {p for p in out.glob("runs/*/eval/*") if "manifest" not in p.name}
+    assert files and files <= covered, sorted(files - covered)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    """A 2-size x 2-seed tiny grid: plan -> submit --executor local --wait -> collect."""
+    out = tmp_path_factory.mktemp("study") / "grid"
+    plan(out)
+    assert main(["sweep", "submit", str(out), "--executor", "local", "--wait"]) == 0
+    assert main(["sweep", "collect", str(out)]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_a_grid_through_submitit_leaves_only_manifested_results_and_redraws(study, capsys):
+    assert [s.state for s in states(study)] == ["done", "done"]
+    subs = results.read_jsonl(study / "submitit" / "submissions.jsonl")
+    assert len(subs) == 1 and sorted(subs[0]["jobs"]) == ["0", "1"]  # ONE submission
+    assert all((study / "submitit" / f"{j}_0_result.pkl").exists()  # submitit's own files
+               for j in subs[0]["jobs"].values())
+    manifested(study)
+    data = results.load(study)  # the ordinary loader: every listed result checked
+    assert [r["name"] for r in data["runs"]] == [
+        "d_model=16.seed0", "d_model=16.seed1", "d_model=32.seed0", "d_model=32.seed1"]
+    for rec in (results.read_json(p) for p in study.glob("tasks/*[0-9].json")):
+        for name, run in rec["runs"].items():  # scored at the kept steps 50, 100 and at 200
+            assert run["results"] == [f"runs/{name}/eval/k.n16.step50.jsonl",
+                                      f"runs/{name}/eval/k.n16.step100.jsonl",
+                                      f"runs/{name}/eval/k.n16.jsonl",
+                                      f"runs/{name}/eval/examples.json"]
+    report = (study / "report.md").read_text()
+    assert report.startswith("# icl-ood study: experiment `demo`, preset `tiny`, grid "
+                             "model.d_model (2), seeds 0, 1")
+    assert "| d_model=32 | linear |" in report and "| step 50 | step 100 | step 200 |" in report
+    for path in (study / "report.md", study / "figures"):
+        assert results.intact(results.read_manifest(path), path if path.is_dir()
+                              else path.parent) is None
+    before = (study / "report.md").read_bytes()
+    capsys.readouterr()
+    assert main(["figures", "--from", str(study), "--force"]) == 0  # redrawn from saved results
+    assert (study / "report.md").read_bytes() == before
+    assert results.intact(results.read_manifest(study / "figures"), study / "figures") is None
+
+
+@pytest.mark.slow
+def test_a_killed_task_alone_resumes_from_its_checkpoint_bitwise(study, tmp_path, capsys):
+    out = tmp_path / "grid"
+    plan(out)
+    for p in ("runs/d_model=16.seed0", "runs/d_model=16.seed1", "tasks"):  # task 0: done
+        shutil.copytree(study / p, out / p, ignore=shutil.ignore_patterns("d_model=32*"))
+    assert [s.state for s in states(out)] == ["done", "not started"]
+    done0 = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    log = (tmp_path / "killed.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "icl_ood.cli", "sweep", "run", str(out),
+                             "--index", "1", "--quiet"], stdout=log, stderr=log)
+    ckpts = [out / f"runs/d_model=32.seed{s}/ckpt/50" for s in (0, 1)]
+    t0 = time.time()
+    while not all(c.is_dir() for c in ckpts) and proc.poll() is None and time.time() - t0 < 300:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)  # in the middle of training: after its first checkpoint
+    proc.wait()
+    steps = [max(int(p.name) for p in (out / f"runs/d_model=32.seed{s}/ckpt").iterdir()
+                 if p.name.isdigit()) for s in (0, 1)]
+    assert 50 <= min(steps) < 200, (steps, (tmp_path / "killed.log").read_text()[-2000:])
+    st = states(out)[1]
+    assert st.state == "failed" and "was killed" in st.detail and "continues" in st.detail, st
+    capsys.readouterr()
+    assert main(["sweep", "collect", str(out)]) == 2
+    err = lines(capsys.readouterr().err)
+    assert len(err) == 1 and "1 d_model=32 (failed)" in err[0], err
+    assert main(["sweep", "submit", str(out), "--executor", "local", "--wait"]) == 0
+    assert "task 0 d_model=16: done, not submitted" in capsys.readouterr().out
+    subs = results.read_jsonl(out / "submitit" / "submissions.jsonl")
+    assert [sorted(s["jobs"]) for s in subs] == [["1"]]  # only the killed task ran
+    assert {p: p.stat().st_mtime_ns for p in done0} == done0  # task 0's files untouched
+    rec = results.read_json(out / "tasks" / "d_model=32.json")
+    assert rec["training"]["resumed_from"] == min(steps)
+    ref = results.read_json(study / "tasks" / "d_model=32.json")
+    assert {n: r["checksum"] for n, r in rec["runs"].items()} == \
+        {n: r["checksum"] for n, r in ref["runs"].items()}
+    for name, run in rec["runs"].items():
+        for f in run["results"]:  # every scored row bitwise as the uninterrupted run's
+            assert (out / f).read_bytes() == (study / f).read_bytes(), f
+        got, want = (results.read_jsonl(d / "runs" / name / "metrics.jsonl") for d in (out, study))
+        assert [(m["step"], m["loss"]) for m in got] == [(m["step"], m["loss"]) for m in want]
+        assert [m["step"] for m in got] == [50, 100, 150, 200]
+    assert main(["sweep", "collect", str(out)]) == 0
+    assert (out / "report.md").read_text().startswith("# icl-ood study")
+
+
+@pytest.mark.slow
+def test_four_seeds_on_two_cpu_devices_match_one_device_bitwise(tmp_path):
+    args = ["--experiment", "demo", "--preset", "tiny", "--set", "train.steps=40",
+            "--sweeps", "k", "--n-prompts", "16", "--seeds", "0,1,2,3"]
+    two, one = tmp_path / "two", tmp_path / "one"
+    for out in (two, one):
+        assert main(["sweep", "plan", *args, "--out", str(out)]) == 0
+    r = cli("sweep", "run", str(two), "--all", "--quiet", "--cpu-devices", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    from icl_ood.studies import run_task
+    import jax
+    assert jax.device_count() == 1
+    run_task(one, 0)
+    rec2, rec1 = (results.read_json(d / "tasks" / "both.json") for d in (two, one))
+    assert rec2["n_devices"] == 2 and rec2["training"]["run_devices"] == 2  # 2 runs per device
+    assert rec1["training"]["run_devices"] == 1
+    assert {n: r["checksum"] for n, r in rec2["runs"].items()} == \
+        {n: r["checksum"] for n, r in rec1["runs"].items()}
+    for run in rec2["runs"].values():
+        for f in run["results"]:  # the same program per run (run_batch 1 on a CPU): bitwise
+            assert (two / f).read_bytes() == (one / f).read_bytes(), f
