@@ -8,6 +8,14 @@ y = A sin(x + phase) with angular frequency 1 (the paper's `sin(x)`) [paper], ph
 A ~ Rayleigh(1), so that y = b1 sin(x) + b2 cos(x) with b1, b2 ~ N(0, 1) (an exactly Gaussian
 prior, which makes the Bayes-optimal baseline exact); a 50/50 pretraining mixture of pure
 linear and pure sinusoid prompts [paper: pretrained on both, never on combinations]; no noise.
+
+Every preset's model is initialised like Garg et al.'s PyTorch model [garg, measured:
+figures/reference-parity]: GPT-2's rules inside, PyTorch nn.Linear's U(+-1/sqrt(fan_in)) for the
+read-in and read-out weights and biases (`model.init="reference"`, the default since
+2026-12-07). Runs committed before that date used `model.init="gpt2"` (read-in and read-out
+normal 0.02 with zero biases); their config.json says so by leaving the field out, and
+`--set model.init='"gpt2"'` reproduces them. Results quoted below name the init they were
+measured with where it matters.
 """
 
 from __future__ import annotations

@@ -122,6 +122,7 @@ def cmd_evaluate(args) -> int:
     from icl_ood import baselines as bl
     from icl_ood import evaluate as ev
     from icl_ood import sweeps as sw
+    from icl_ood import yardsticks
     from icl_ood.checkpoint import CheckpointError
     from icl_ood.train import load_model
     try:
@@ -154,10 +155,15 @@ def cmd_evaluate(args) -> int:
                     print(f"\n== run {run_dir}: one pretraining family, convex sweep skipped "
                           "(give --mix family1,family2 to run it)")
                     continue
-                res = ev.run_sweep(dest, sweep, n_prompts=args.n_prompts, seed=args.seed,
-                                   baselines=names, mix=mix, n_boot=args.n_boot,
-                                   model_and_cfg=(model, cfg, step), force=args.force,
-                                   at_step=at_step, progress=not args.quiet)
+                if args.yardsticks:  # only the model: the baselines computed once, saved
+                    res = yardsticks.score(dest, sweep, (model, cfg, step),
+                                           n_prompts=args.n_prompts, seed=args.seed,
+                                           baselines=names, mix=mix, n_boot=args.n_boot)
+                else:
+                    res = ev.run_sweep(dest, sweep, n_prompts=args.n_prompts, seed=args.seed,
+                                       baselines=names, mix=mix, n_boot=args.n_boot,
+                                       model_and_cfg=(model, cfg, step), force=args.force,
+                                       at_step=at_step, progress=not args.quiet)
                 n_tasks = len({r["task"] for r in res.rows})
                 n_pred = len({r["predictor"] for r in res.rows})
                 print(f"\n== run {run_dir} (step {step}), sweep {sweep}: {n_tasks} tasks x "
@@ -223,7 +229,7 @@ def cmd_replicate(args) -> int:
     try:
         replicate.replicate(args.experiment, args.preset, args.out,
                             overrides=tuple(args.set or ()), n_prompts=args.n_prompts,
-                            progress=not args.quiet)
+                            progress=not args.quiet, budget_s=args.budget_s or math.inf)
     except replicate.Interrupted as e:
         print(f"icl-ood: {e}", file=sys.stderr)
         return 128 + signal.Signals[e.signal].value

@@ -193,6 +193,11 @@ def _main(argv: list[str] | None = None) -> int:
     e.add_argument("--steps", help="evaluate these kept checkpoints instead of the latest: all, "
                    "or a list such as 100,200,400 (results keyed .step<S>, rows carry the step)")
     e.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
+    e.add_argument("--yardsticks", action="store_true",
+                   help="score only the model, against the baselines' predictions computed once "
+                        "per sweep and options and saved (eval/<sweep>.yardsticks*): scoring "
+                        "many kept checkpoints (--steps) then costs only forward passes; rows "
+                        "in eval/<sweep>.yard[.<options>].step<S>.jsonl")
     e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.add_argument("--out", metavar="DIR",
                    help="write into DIR/<run folder name> (its eval/, a copy of the run's "
@@ -215,6 +220,11 @@ def _main(argv: list[str] | None = None) -> int:
     r.add_argument("--out", help="output folder (default results/<experiment>-<preset>)")
     r.add_argument("--n-prompts", type=int, default=1280, help="prompts per evaluation task")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument("--budget-s", type=float, metavar="S",
+                   help="an experiment scored along training (e.g. compute): train for at most "
+                        "S seconds of wall-clock time in all, score the step reached, and mark "
+                        "the study incomplete if that is not the last step (for a machine lent "
+                        "for a fixed time)")
     r.add_argument("--cpu-devices", type=int, metavar="N", help=CPU_DEVICES_HELP)
     r.set_defaults(fn=cmd_replicate)
 
