@@ -135,14 +135,14 @@ class EvalResult:
 def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
              baselines: tuple[str, ...] | None = None, key: jax.Array | None = None, *,
              opts: bl.Options = bl.DEFAULT_OPTIONS, n_boot: int = 1000, boot_seed: int = 0,
-             run: str = "", meta: dict | None = None, keep_preds: bool = False) -> EvalResult:
+             run: str = "", meta: dict | None = None, keep_preds: bool = False,
+             given: dict | None = None) -> EvalResult:
     """Scores the model (if given) and the baselines on one draw of the task's prompts.
 
-    `data_cfg` is the pretraining DataConfig of the run (the Bayes-mixture prior, and the base of
-    the task's overrides); `baselines` None means every applicable default one (the others are
-    named in EvalResult.notes), () none.
-    Rows carry ROW_FIELDS; k runs over 0..n_points-1. `keep_preds` also returns every
-    predictor's predictions and the labels (float64, prompts x k).
+    `data_cfg`: the run's pretraining DataConfig (Bayes-mixture prior, base of the task's
+    overrides); `baselines` None: every applicable default one (others named in EvalResult.notes),
+    () none; `given`: the task's saved yardsticks (icl_ood.yardsticks): only the model runs.
+    Rows carry ROW_FIELDS, k = 0..n_points-1; `keep_preds` also returns predictions, labels (PxK).
     """
     key = jax.random.key(0) if key is None else key
     cfg = task.data_config(data_cfg)
@@ -151,20 +151,21 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
                          f"model has positions for {max_points(model)} points")
     if cfg.dim != data_cfg.dim:
         raise ValueError(f"task dim {cfg.dim} != run dim {data_cfg.dim}")
-    xs, ys = draw(key, task, cfg)
-    seconds, preds, aux_w = {}, {}, {}
+    xs, ys = draw(key, task, cfg) if given is None else (given["xs"], given["ys"])
+    seconds, preds, aux_w, notes = {}, {}, dict((given or {}).get("aux", {})), []
     if model is not None:
         t0 = time.perf_counter()
         for name, hint in hints(data_cfg, task).items():
             preds[name] = model_predict(model, xs, ys, hint_F=hint)
         seconds["model"] = time.perf_counter() - t0
-    notes: list[str] = []
-    for b in bl.for_task(data_cfg, cfg, task.families, baselines, opts, notes, task.scales):
+    for b in () if given else bl.for_task(data_cfg, cfg, task.families, baselines, opts, notes,
+                                          task.scales):
         t0 = time.perf_counter()
         preds[b.name], aux = b.predict(xs, ys)
         seconds[b.name] = time.perf_counter() - t0
         if b.name == "bayes_mixture":
             aux_w = {k.split(":", 1)[1]: v for k, v in aux.items()}
+    preds.update((given or {}).get("preds", {}))
     ys_PxN = np.asarray(ys, np.float64)
     names = list(preds)
     err = np.stack([np.square(preds[n] - ys_PxN) for n in names])
@@ -193,10 +194,9 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
         weight_rows += [{**base, "component": fam, "k": k, "weight": float(w_PxN[:, k].mean()),
                          "lower": float(lo[k]), "upper": float(hi[k]),
                          "n_prompts": task.n_prompts} for k in range(w_PxN.shape[1])]
-    notes = [f"{task.label}: {n}" for n in notes]
-    if not keep_preds:
-        return EvalResult(rows, weight_rows, seconds, notes)
-    return EvalResult(rows, weight_rows, seconds, notes, None, preds, ys_PxN)
+    kept = (preds, ys_PxN) if keep_preds else ({}, None)
+    return EvalResult(rows, weight_rows, seconds, [f"{task.label}: {n}" for n in notes], None,
+                      *kept)
 
 
 # ------------------------------------------------------------------------------------ sweeps

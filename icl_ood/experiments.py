@@ -47,6 +47,7 @@ class Experiment:
     # Evaluate along training: each run trained in log-spaced segments (steps_per_dispatch * 2^i
     # and the last) and scored after each on the same prompts (icl_ood.along_training).
     along: bool = False
+    steps_per_octave: int = 0  # scored at log-spaced steps (replicate.stepwise); 0: the last
 
     @property
     def summary(self) -> str:

@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt
 from icl_ood import results
 from icl_ood.figures import style
 from icl_ood.figures.runs import SEED_BAND, default_out, load_runs
+from icl_ood.figures.along import fig_along_sizes, fig_along_training
 from icl_ood.figures.curves import (
     CONVEX_PRED,
     fig_convex,
@@ -106,7 +107,7 @@ __all__ = [
 
 
 FIGURES = (fig_error_vs_k, fig_convex, fig_freq, fig_examples, fig_selection, fig_training,
-           fig_selection_cost, fig_slope, fig_cost_along)
+           fig_selection_cost, fig_slope, fig_cost_along, fig_along_training, fig_along_sizes)
 
 
 def draw_all(out: str | Path, force: bool = False) -> list[Path]:

@@ -20,6 +20,7 @@ training raises `Interrupted` (the CLI exits 130 or 143) and runs no later stage
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -28,15 +29,9 @@ from icl_ood import results
 from icl_ood.config import Config, ConfigError
 from icl_ood.experiments import Experiment, get
 from icl_ood.reliability import newest_step
+from icl_ood.replicate.interrupted import Interrupted
 
-
-class Interrupted(RuntimeError):
-    """Training stopped by SIGINT or SIGTERM (a checkpoint was saved); no later stage ran.
-    `signal` is the signal's name."""
-
-    def __init__(self, signal_name: str, message: str):
-        super().__init__(message)
-        self.signal = signal_name
+__all__ = ["Interrupted", "provenance", "replicate"]
 
 
 # ------------------------------------------------------------------------------------ stages
@@ -119,12 +114,16 @@ def _train_manifest(run_dir: Path, cfg: Config, step: int, checksum: str) -> Non
 
 def replicate(experiment: str = "demo", preset: str = "demo", out: str | Path | None = None, *,
               overrides: tuple[str, ...] = (), n_prompts: int = 1280, progress: bool = True,
-              log=print) -> Path:
+              log=print, budget_s: float = math.inf) -> Path:
     """Trains every run of the experiment, evaluates its sweeps, draws the figures and writes
     report.md in `out` (default results/<experiment>-<preset>); finished stages are reused.
+    An experiment scored along training (Experiment.steps_per_octave) runs the same two stages
+    step by step (icl_ood.replicate.stepwise), within `budget_s` seconds of wall-clock time
+    if given (the study then marked incomplete where it stopped early).
 
     Raises Interrupted (after saving a checkpoint, before any later stage) if training is
     stopped by SIGINT or SIGTERM; ConfigError for an invalid request (nothing written)."""
+    t_call = time.perf_counter()
     exp = get(experiment)
     cfgs = {r.name: exp.config(preset, r, tuple(overrides)) for r in exp.runs}  # validates all
     if n_prompts < 2:
@@ -135,6 +134,11 @@ def replicate(experiment: str = "demo", preset: str = "demo", out: str | Path | 
     _check_request(out, request)
     if exp.along:
         return _along(exp, cfgs, out, request, progress, log)
+    if exp.steps_per_octave:
+        return _stepwise(exp, cfgs, out, request, progress, log, budget_s, t_call)
+    if math.isfinite(budget_s):
+        raise ConfigError(f"--budget-s: experiment {experiment} is not scored along training; "
+                          "only such experiments (e.g. compute) take a wall-clock budget")
     from icl_ood import evaluate as ev  # jax imports: after every check
     from icl_ood import examples, figures, report
     from icl_ood.train import check_run_dir, load_model, train_many
@@ -252,6 +256,33 @@ def _along(exp: Experiment, cfgs: dict[str, Config], out: Path, request: dict, p
                                "far are in along/; no study report or figure; rerun the same "
                                "command to continue")
     raise results.ResultsError(f"{out}: a run stopped ({stopped}); no study report or figure")
+
+
+def _stepwise(exp: Experiment, cfgs: dict[str, Config], out: Path, request: dict,
+              progress: bool, log, budget_s: float, t0: float) -> Path:
+    """An experiment scored along training (icl_ood.replicate.stepwise), then figures, report."""
+    from icl_ood import figures, report
+    from icl_ood.replicate.stepwise import run_study
+    from icl_ood.train import check_run_dir
+    for name, cfg in cfgs.items():
+        check_run_dir(cfg, out / "runs" / name)
+    out.mkdir(parents=True, exist_ok=True)
+    prov_path = out / "provenance.json"
+    prov = results.read_json(prov_path, {"stages": {}})
+    try:
+        incomplete = run_study(exp, cfgs, out, request, _groups(cfgs), progress=progress,
+                               log=log, prov=prov, budget_s=budget_s, t0=t0)
+    finally:
+        results.write_json(prov_path, prov, indent=2)
+    prov.update(provenance(exp.name, request["preset"], request["overrides"], cfgs),
+                budget_s=budget_s if math.isfinite(budget_s) else None,
+                wall_s_this_invocation=round(time.perf_counter() - t0, 1))
+    results.write_json(prov_path, prov, indent=2)
+    paths = figures.draw_all(out)
+    report.write(out)
+    log(f"done{' (incomplete: ' + ', '.join(incomplete) + ')' if incomplete else ''}: "
+        f"{len(paths)} figure files in {out / 'figures'}, report {out / 'report.md'}")
+    return out
 
 
 def provenance(experiment: str, preset: str, overrides, cfgs: dict[str, Config]) -> dict:

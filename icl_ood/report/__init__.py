@@ -10,6 +10,7 @@ from pathlib import Path
 
 from icl_ood import results
 from icl_ood.figures import pretrained_on
+from icl_ood.report.along import along_section, incomplete_lines
 from icl_ood.report import study
 from icl_ood.report.sections import (
     NAMES,
@@ -66,7 +67,7 @@ def write(out: str | Path, force: bool = False) -> Path:
     prov = results.read_json(out / "provenance.json", {})
     commits = sorted({c for r in data["runs"] for c in r["commits"]})
     lines = [f"# icl-ood replicate: experiment `{exp['name']}`, preset `{req['preset']}`", "",
-             _summary(exp["doc"]), "",
+             *incomplete_lines(data["runs"]), _summary(exp["doc"]), "",
              (f"Command: `{prov.get('command', '?')}` · commit {prov.get('commit', '?')} · "
               f"results computed at commit {', '.join(commits)} · "
              f"device {_machine(prov)} · seeds "
@@ -107,6 +108,8 @@ def write(out: str | Path, force: bool = False) -> Path:
             lines += slope_section(run) + [""]
         if cost := cost_section(run):
             lines += cost + [""]
+        if along := along_section(run):
+            lines += along + [""]
     figs = sorted(p.name for p in (out / "figures").glob("*.png"))
     about = {
         "1_error_vs_k": "error vs k on convex combinations for several a, the Transformer next to "
@@ -125,6 +128,13 @@ def write(out: str | Path, force: bool = False) -> Path:
         "8_slope_sweep": "Mueller et al.'s test functions A sin(w x) + m x vs the slope m: the "
                          "Bayes posterior weight of each pretraining family (does it blend or "
                          "commit?) and the errors at k = 10, 20, 40, 80.",
+        "along_training": "the normalized error of every run at k = 10 and 40 against training "
+                          "steps (log axes) on a = 0, 0.5, 1 and w = 0.5, 2, the Bayes "
+                          "predictors as horizontal lines, and each run's distance to the Bayes "
+                          "predictor of its pretraining prior.",
+        "along_sizes": "one column per model size: the a = 0.5 error at k = 10 and 40, the a = 0 "
+                       "error at k = 40 and the mixture's distance to Bayes against training "
+                       "steps, each run a line.",
         "7_selection_cost": "the cost of model selection per k: error minus that of the Bayes "
                             "predictor that knows the prompt's family, for the Transformer "
                             "(with a hinted model also without and with a wrong family hint) "

@@ -62,6 +62,7 @@ from icl_ood.results.manifest import (
                                     matches,
                                     read_manifest,
                                     write_manifest,
+                                    yardstick_files,
 )
 from icl_ood.results.provenance import commit, machine
 
@@ -70,4 +71,4 @@ __all__ = ["EVAL_DEFAULTS", "FORMAT", "ResultsError", "atomic", "check_replace",
            "digest", "eval_files", "eval_key", "intact", "jsonl_exists", "load", "load_run", "machine",
            "manifest_path", "matches", "read_json", "read_jsonl", "read_manifest",
            "replicate_command", "sha256", "write_bytes", "write_json", "write_jsonl",
-           "write_manifest", "write_text"]
+           "write_manifest", "write_text", "yardstick_files"]

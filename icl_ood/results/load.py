@@ -20,6 +20,21 @@ def replicate_command(req: dict, out: str | Path | None = None) -> str:
     return cmd + (f" --out {out}" if out is not None else "")
 
 
+def _rows(d: Path, files: list[str], man: dict, inputs: dict, prefix: str
+          ) -> tuple[list[dict], list[dict]]:
+    """(rows, Bayes weight rows) of one evaluation, its checksums into `inputs`; a step scored
+    against saved yardsticks (icl_ood.yardsticks) gets their rows and weights appended."""
+    folder = (d / files[0]).parent
+    for name, sha in man["outputs"].items():
+        inputs[prefix + str(Path(files[0]).parent / name)] = sha
+    rows = read_jsonl(d / files[0])
+    weights = read_jsonl(d / files[1]) if len(files) > 1 else []
+    if yard := man.get("yardsticks"):
+        rows += read_jsonl(folder / yard["rows"])
+        weights += read_jsonl(folder / yard["weights"])
+    return rows, weights
+
+
 def _run_record(d: Path, name: str, label: str, chosen: dict[str, tuple[list[str], dict]],
                 inputs: dict, prefix: str) -> dict:
     """One run's entry of `load` / `load_run`: its config, metrics and the result files chosen
@@ -27,13 +42,11 @@ def _run_record(d: Path, name: str, label: str, chosen: dict[str, tuple[list[str
     rows, weights, examples, n_prompts, predictors = {}, {}, [], None, {}
     for what, (files, man) in chosen.items():
         predictors.update(man.get("predictors") or {})
-        for f in files:
-            inputs[prefix + f] = man["outputs"][Path(f).name]
         if what == "examples":
+            inputs[prefix + files[0]] = man["outputs"][Path(files[0]).name]
             examples = json.loads((d / files[0]).read_text())["examples"]
             continue
-        rows[what] = read_jsonl(d / files[0])
-        weights[what] = read_jsonl(d / files[1]) if len(files) > 1 else []
+        rows[what], weights[what] = _rows(d, files, man, inputs, prefix)
         n_prompts = max(n_prompts or 0, man["inputs"]["options"]["n_prompts"])
     steps = [m["inputs"]["checkpoint"]["step"] for _, m in chosen.values()]
     metrics = read_jsonl(d / "metrics.jsonl") if (d / "metrics.jsonl").exists() else []
@@ -51,8 +64,12 @@ def load(out: str | Path) -> dict:
     "inputs": {file: sha256 of every result used}, "step": lowest evaluated step}, runs in
     experiment order, each {name, label, dir, config, metrics, rows: {sweep: rows},
     weights: {sweep: rows}, examples, step, n_prompts, predictors (label, style and
-    definition of each, as saved by the evaluation: baselines.describe), commits}. ResultsError (one line) if the
-    folder is not a finished replicate folder."""
+    definition of each, as saved by the evaluation: baselines.describe), commits, along:
+    {sweep: {step: rows}} of a run scored along training (experiment.json's "along" files;
+    a step scored against saved yardsticks gets their rows appended), incomplete (None, or
+    {reached, target, why} for a run stopped before its last step)}; a run's "dir" in
+    experiment.json may name a folder elsewhere (relative to OUT). ResultsError (one line) if
+    the folder is not a finished replicate folder."""
     out = Path(out)
     path = out / "experiment.json"
     if not path.exists():
@@ -71,25 +88,32 @@ def load(out: str | Path) -> dict:
                            f"nothing redrawn; {again}")
     runs, inputs = [], {"experiment.json": sha256(path)}
     for spec in req["runs"]:
-        name, d = spec["name"], out / "runs" / spec["name"]
+        name, rel = spec["name"], spec.get("dir", f"runs/{spec['name']}")
+        d = out / rel  # "dir": a run kept in another folder (e.g. ../compute-cpu/runs/seed0)
         if not (d / "config.json").exists():
             raise ResultsError(f"{out}: run {name!r} has no saved results (no "
-                               f"runs/{name}/config.json); nothing redrawn; {again}")
-        chosen = {}
-        for what, files in spec["results"].items():
-            first = d / files[0]
-            man = read_manifest(first)
-            why = intact(man, first.parent)
+                               f"{rel}/config.json); nothing redrawn; {again}")
+
+        def checked(files: list[str]) -> tuple[list[str], dict]:
+            man = read_manifest(d / files[0])
+            why = intact(man, (d / files[0]).parent)
             if why is not None:
                 raise ResultsError(f"{out}: run {name!r}: {files[0]}: {why}; nothing redrawn; "
                                    f"{again}")
-            chosen[what] = (files, man)
+            return files, man
+        chosen = {what: checked(files) for what, files in spec["results"].items()}
         steps = {w: m["inputs"]["checkpoint"]["step"] for w, (_, m) in chosen.items()}
         if len(set(steps.values())) > 1:
             raise ResultsError(f"{out}: run {name!r}: results from different checkpoints "
                                f"({', '.join(f'{k} at step {v}' for k, v in steps.items())}); "
                                f"nothing redrawn; {again}")
-        runs.append(_run_record(d, name, spec["label"], chosen, inputs, f"runs/{name}/"))
+        runs.append(_run_record(d, name, spec["label"], chosen, inputs, f"{rel}/"))
+        # Scored along training: {sweep: {step: files}} of the steps scored (and whether the
+        # run reached its last declared step; e.g. a wall-clock budget ended it early).
+        runs[-1]["along"] = {what: {int(s): _rows(d, *checked(files), inputs, f"{rel}/")[0]
+                                    for s, files in by_step.items()}
+                             for what, by_step in spec.get("along", {}).items()}
+        runs[-1]["incomplete"] = spec.get("incomplete")
     exp = {k: req.get(k) for k in ("experiment", "doc", "mix", "sweeps")}
     exp["name"] = exp.pop("experiment")
     steps = [r["step"] for r in runs if r["step"] is not None]
@@ -135,9 +159,7 @@ def load_run(run_dir: str | Path) -> dict:
     along: dict[str, dict[int, list[dict]]] = {}
     for (what, s), f in sorted(best.items(), key=lambda kv: kv[0][1]):
         if what != "examples" and sum(w == what for w, _ in best) > 1:
-            along.setdefault(what, {})[s] = read_jsonl(d / f[4][0])
-            for name in f[4]:
-                inputs[f"{d.name}/{name}"] = f[5]["outputs"][Path(name).name]
+            along.setdefault(what, {})[s] = _rows(d, f[4], f[5], inputs, f"{d.name}/")[0]
     run["along"] = along
     exp = {"name": f"run {d.name}", "doc": "", "mix": mix, "sweeps": sorted(run["rows"])}
     return {"request": {"runs": [{"name": d.name}]}, "experiment": exp, "runs": [run],

@@ -127,6 +127,8 @@ def eval_key(options: dict) -> str:
         parts.append(f"boot{o['n_boot']}")
     if o["opts"] is not None:
         parts.append(f"opts={o['opts']}")
+    if o.get("yardsticks"):  # the model's rows only, scored against the saved yardsticks
+        parts.append("yard")
     if o["at_step"] is not None:  # a kept checkpoint along training, not the run's latest
         parts.append(f"step{o['at_step']}")
     return ".".join(parts)
@@ -139,3 +141,12 @@ def eval_files(sweep: str, options: dict) -> tuple[str, str]:
     key = eval_key(options)
     tail = f".{key}.jsonl" if key else ".jsonl"
     return f"{sweep}{tail}", f"{sweep}_bayes_weights{tail}"
+
+
+def yardstick_files(sweep: str, options: dict) -> tuple[str, str, str]:
+    """(rows, Bayes weights, predictions) file names of a sweep's yardsticks computed once for
+    `options` (at_step ignored), e.g. ('convex.yardsticks.jsonl',
+    'convex_bayes_weights.yardsticks.jsonl', 'convex.yardsticks.npz')."""
+    key = eval_key({**options, "at_step": None, "yardsticks": False})
+    tail = f".yardsticks.{key}" if key else ".yardsticks"
+    return f"{sweep}{tail}.jsonl", f"{sweep}_bayes_weights{tail}.jsonl", f"{sweep}{tail}.npz"
