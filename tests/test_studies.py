@@ -187,7 +187,9 @@ def test_a_killed_task_alone_resumes_from_its_checkpoint_bitwise(study, tmp_path
     t0 = time.time()
     while not all(c.is_dir() for c in ckpts) and proc.poll() is None and time.time() - t0 < 300:
         time.sleep(0.02)
+    running = states(out)[1]
     os.kill(proc.pid, signal.SIGKILL)  # in the middle of training: after its first checkpoint
+    assert running.state == "running" and f"pid {proc.pid}" in running.detail, running
     proc.wait()
     steps = [max(int(p.name) for p in (out / f"runs/d_model=32.seed{s}/ckpt").iterdir()
                  if p.name.isdigit()) for s in (0, 1)]
@@ -198,6 +200,11 @@ def test_a_killed_task_alone_resumes_from_its_checkpoint_bitwise(study, tmp_path
     assert main(["sweep", "collect", str(out)]) == 2
     err = lines(capsys.readouterr().err)
     assert len(err) == 1 and "1 d_model=32 (failed)" in err[0], err
+    assert main(["sweep", "collect", str(out), "--partial"]) == 0  # the done task only
+    assert (out / "report.md").read_text().splitlines()[0] == (
+        "PARTIAL: 1 of 2 tasks missing (not done, not in this report): d_model=32")
+    assert [r["name"] for r in results.load(out)["runs"]] == ["d_model=16.seed0",
+                                                               "d_model=16.seed1"]
     assert main(["sweep", "submit", str(out), "--executor", "local", "--wait"]) == 0
     assert "task 0 d_model=16: done, not submitted" in capsys.readouterr().out
     subs = results.read_jsonl(out / "submitit" / "submissions.jsonl")
@@ -239,3 +246,50 @@ def test_four_seeds_on_two_cpu_devices_match_one_device_bitwise(tmp_path):
     for run in rec2["runs"].values():
         for f in run["results"]:  # the same program per run (run_batch 1 on a CPU): bitwise
             assert (two / f).read_bytes() == (one / f).read_bytes(), f
+
+
+def fake_slurm(tmp_path: Path, monkeypatch, states: str = "") -> Path:
+    """sbatch, srun and sacct stand-ins on PATH: sbatch keeps the script it is given and answers
+    job 4242; sacct reports `states` (lines JOBID|STATE|NODES)."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    scripts = {"sbatch": f'cp "$1" {tmp_path}/sbatch.sh\necho "Submitted batch job 4242"',
+               "srun": "exit 0", "sacct": f"printf 'JobID|State|NodeList\\n{states}'"}
+    for name, body in scripts.items():
+        (bin_ / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_ / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_}{os.pathsep}{os.environ['PATH']}")
+    return tmp_path / "sbatch.sh"
+
+
+def test_slurm_gets_one_array_job_and_running_tasks_are_not_resubmitted(tmp_path, monkeypatch,
+                                                                         capsys):
+    out = tmp_path / "study"
+    plan(out)
+    script = fake_slurm(tmp_path, monkeypatch, "4242_0|RUNNING|n1\\n4242_1|PENDING|\\n")
+    assert main(["sweep", "submit", str(out), "--partition", "gpu", "--gpus-per-task", "1",
+                 "--time", "4:00:00", "--cpus-per-task", "8", "--mem", "32G"]) == 0
+    sbatch = script.read_text()
+    for line in ("--array=0-1%2", "--partition=gpu", "--gpus-per-node=1", "--time=240",
+                 "--cpus-per-task=8", "--mem=32G", f"--output={out.resolve()}/submitit/"):
+        assert f"#SBATCH {line}" in sbatch, line
+    subs = results.read_jsonl(out / "submitit" / "submissions.jsonl")
+    assert subs[0]["jobs"] == {"0": "4242_0", "1": "4242_1"}
+    st = states(out)
+    assert [s.state for s in st] == ["running", "running"], st
+    assert "SLURM job 4242_1: PENDING" in st[1].detail
+    capsys.readouterr()
+    assert main(["sweep", "submit", str(out)]) == 0
+    assert "nothing to submit" in capsys.readouterr().out
+    assert len(results.read_jsonl(out / "submitit" / "submissions.jsonl")) == 1
+
+
+def test_slurm_without_a_cluster_is_one_line(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "study"
+    plan(out)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no srun, no sbatch
+    capsys.readouterr()
+    assert main(["sweep", "submit", str(out)]) == 2
+    err = lines(capsys.readouterr().err)
+    assert len(err) == 1 and "--executor slurm: submitit:" in err[0], err
+    assert not (out / "submitit" / "submissions.jsonl").exists()

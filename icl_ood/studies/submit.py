@@ -71,7 +71,10 @@ def submit(out: str | Path, executor: str = "slurm", *, wait: bool = False,
     if not todo:
         log("nothing to submit")
         return []
-    ex = submitit.AutoExecutor(folder=out / SUBMITIT, cluster=executor)
+    try:
+        ex = submitit.AutoExecutor(folder=out / SUBMITIT, cluster=executor)
+    except RuntimeError as e:  # e.g. no srun here: not a SLURM login node
+        raise ConfigError(f"--executor {executor}: submitit: {e}") from None
     params = {"timeout_min": timeout, "name": f"icl-ood-{out.resolve().name}",
               "slurm_partition": partition, "gpus_per_node": gpus_per_task,
               "cpus_per_task": cpus_per_task, "slurm_mem": mem}
