@@ -105,7 +105,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
         assert not out.exists(), bad
 
 
-def test_collect_and_run_refuse_before_any_compute(tmp_path, capsys):
+def test_collect_and_run_refuse_before_any_compute(tmp_path, capsys, monkeypatch):
     out = tmp_path / "study"
     plan(out)
     capsys.readouterr()
@@ -115,6 +115,9 @@ def test_collect_and_run_refuse_before_any_compute(tmp_path, capsys):
     assert not (out / "report.md").exists()
     assert main(["sweep", "run", str(out), "--index", "7"]) == 2
     assert "--index: 7 outside 0..1" in capsys.readouterr().err
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "5")  # a hand-written sbatch --array script
+    assert main(["sweep", "run", str(out)]) == 2
+    assert "--index: 5 outside 0..1" in capsys.readouterr().err
     assert main(["sweep", "status", str(tmp_path)]) == 2  # not a study
 
 

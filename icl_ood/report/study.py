@@ -75,7 +75,7 @@ def _along(data: dict, sweep: str, study: dict, k: int) -> list[str]:
     for t in study["tasks"]:
         for n in t["runs"]:
             run = next(r for r in data["runs"] if r["name"] == n)
-            along[n] = results.load_run(run["dir"]).get("runs")[0]["along"].get(sweep, {})
+            along[n] = results.load_run(run["dir"])["runs"][0].get("along", {}).get(sweep, {})
     steps = sorted({s for per in along.values() for s in per})
     if not steps:
         return []
