@@ -37,14 +37,16 @@ def cmd_train(args) -> int:
         raise ConfigError(f"--stop-at: must be a step >= 1, got {args.stop_at}")
     from icl_ood.checkpoint import CheckpointError
     from icl_ood.reliability import move_aside
-    from icl_ood.train import TrainingDiverged, train
+    from icl_ood.train import TrainingDiverged, sinks, train
     run_dir = args.run_dir or f"runs/{cfg.name}"
     try:
         if args.new_run and Path(run_dir).is_dir() and any(Path(run_dir).iterdir()):
             print(f"icl-ood: --new-run: moved the previous run to {move_aside(run_dir)}",
                   file=sys.stderr)
-        summary = train(cfg, run_dir, progress=not args.quiet, stop_at=args.stop_at,
-                        num_runs=args.num_runs, vary=args.vary or (), run_batch=args.run_batch)
+        with sinks.logging_to(sinks.parse(args.log_to)):  # a missing package: before training
+            summary = train(cfg, run_dir, progress=not args.quiet, stop_at=args.stop_at,
+                            num_runs=args.num_runs, vary=args.vary or (),
+                            run_batch=args.run_batch)
     except (TrainingDiverged, CheckpointError, OSError) as e:
         print(f"icl-ood: error: {e}", file=sys.stderr)
         return 1
@@ -225,11 +227,12 @@ def cmd_replicate(args) -> int:
     later ran (rerun the same command to continue)."""
     from icl_ood import replicate
     from icl_ood.checkpoint import CheckpointError
-    from icl_ood.train import TrainingDiverged
+    from icl_ood.train import TrainingDiverged, sinks
     try:
-        replicate.replicate(args.experiment, args.preset, args.out,
-                            overrides=tuple(args.set or ()), n_prompts=args.n_prompts,
-                            progress=not args.quiet, budget_s=args.budget_s or math.inf)
+        with sinks.logging_to(sinks.parse(args.log_to)):
+            replicate.replicate(args.experiment, args.preset, args.out,
+                                overrides=tuple(args.set or ()), n_prompts=args.n_prompts,
+                                progress=not args.quiet, budget_s=args.budget_s or math.inf)
     except replicate.Interrupted as e:
         print(f"icl-ood: {e}", file=sys.stderr)
         return 128 + signal.Signals[e.signal].value

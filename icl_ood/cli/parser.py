@@ -71,6 +71,12 @@ CPU_DEVICES_HELP = ("on a CPU, split each batch over N devices of its cores (dat
                     "run resumes exactly only with the same N")
 
 
+LOG_TO_HELP = ("also send the training curves to tensorboard (event files in RUN/tensorboard) "
+               "and/or wandb (Weights & Biases; $WANDB_MODE=offline works without an account), "
+               "comma-separated, with each run's config and provenance; needs pip install "
+               "'icl-ood[tensorboard]' / '[wandb]'; metrics.jsonl stays the record")
+
+
 RUN_BATCH_HELP = ("runs vectorised together (vmap), the rest one after another (default: all on "
                   "a GPU/TPU, 1 on a CPU, where vmap is slower)")
 
@@ -156,6 +162,7 @@ def _main(argv: list[str] | None = None) -> int:
                         "RUN_DIR/w<weights> (and /seed<S> with --num-runs); FIELD is "
                         "data.weights or train.seed, e.g. --vary 'data.weights=[[1,0],[0,1],"
                         "[0.5,0.5]]' (repeatable: the product of the values)")
+    t.add_argument("--log-to", metavar="KINDS", help=LOG_TO_HELP)
     t.add_argument("--stop-at", type=int, metavar="STEP",
                    help="checkpoint and stop at STEP (rerun the same command to continue)")
     t.add_argument("--new-run", action="store_true",
@@ -220,6 +227,7 @@ def _main(argv: list[str] | None = None) -> int:
     r.add_argument("--out", help="output folder (default results/<experiment>-<preset>)")
     r.add_argument("--n-prompts", type=int, default=1280, help="prompts per evaluation task")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument("--log-to", metavar="KINDS", help=LOG_TO_HELP)
     r.add_argument("--budget-s", type=float, metavar="S",
                    help="an experiment scored along training (e.g. compute): train for at most "
                         "S seconds of wall-clock time in all, score the step reached, and mark "

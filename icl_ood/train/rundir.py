@@ -19,6 +19,7 @@ from icl_ood.checkpoint import CheckpointError, Checkpoints
 from icl_ood.config import Config, ConfigError
 from icl_ood.model.transformer import Transformer, attention_impl
 from icl_ood.reliability import newest_step
+from icl_ood.train import sinks
 from icl_ood.train.runs import log_steps
 from icl_ood.train.step import TrainingDiverged, init_state, keys, schedule
 
@@ -123,10 +124,12 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 
 class _Logger:
-    """Turns one run's per-step metrics into metrics.jsonl records every `log_every` steps."""
+    """Turns one run's per-step metrics into metrics.jsonl records every `log_every` steps,
+    each also handed to the run's sinks (TensorBoard, W&B: icl_ood.train.sinks, if asked)."""
 
     def __init__(self, cfg: Config, path: Path | None, t0: float):
         self.cfg, self.path, self.t0 = cfg, path, t0
+        self.sinks = [] if path is None else sinks.open_for(cfg, path.parent)
         self.sched = schedule(cfg.train)
         self.reset(time.perf_counter())
         self.last_loss = math.nan
@@ -166,6 +169,8 @@ class _Logger:
         if self.path is not None:
             with self.path.open("a") as fh:
                 fh.write(json.dumps(rec) + "\n")
+        for sink in self.sinks:  # after metrics.jsonl, the source of truth
+            sink.write(rec)
         self.last_loss = rec["loss"]  # the one "final training loss": the last record's
         self.reset(now)
 
