@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from icl_ood import results
-from icl_ood.results import ResultsError
 from icl_ood.figures.style import seed_groups
+from icl_ood.results import ResultsError
 
 SEED_BAND = "min-max over seeds"  # what a seed-mean's band is (legends, titles, notes)
 # (value, lower, upper) of rows; every other field `f` with `f_lower`/`f_upper` is one too
