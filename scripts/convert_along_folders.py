@@ -119,8 +119,9 @@ def convert_run(src: Path, dest: Path, name: str) -> dict:
     reached = prov["steps_reached"]
     incomplete = None if prov["status"] == DONE else {
         "reached": reached, "target": cfg.train.steps,
-        "why": f"{prov['status']} (scripts/along_training.py"
-               + (f", budget {prov['budget_s']:g} s" if prov.get("budget_s") else "") + ")"}
+        "why": (f"stopped by its wall-clock budget of {prov['budget_s']:g} s"
+                if prov["status"] == "budget" else f"status {prov['status']!r}")
+               + ", scripts/along_training.py"}
     return {"results": last, "along": along, "incomplete": incomplete,
             "config": results.digest(cfg.to_dict()), "source": source, "prov": prov}
 
@@ -146,7 +147,8 @@ def _finish(out: Path, request: dict, doc: str, specs: list[dict], sources: dict
         "sources": sources,
         "not_kept": "Bayes posterior weights and per-prompt errors (excess columns) were not "
                     "in the old rows; checkpoints were not kept"}, indent=2)
-    for old in ("along_training.png", "along_training.pdf", "report.md"):
+    for old in ("along_training.png", "along_training.pdf", "along_sizes.png", "along_sizes.pdf",
+                "report.md"):
         (out / old).unlink(missing_ok=True)
     print(f"{len(figures.draw_all(out))} figure files; {report.write(out)}")
 
@@ -209,8 +211,9 @@ def refer(out: Path, pairs: list[str]) -> None:
         exp = results.read_json(home / "experiment.json")
         spec = next(s for s in exp["runs"] if (home / "runs" / s["name"]).resolve()
                     == (out / rel).resolve())
+        m = results.read_json(out / rel / "config.json")["model"]
         specs.append({**spec, "name": name, "dir": rel,
-                      "label": f"{exp['preset']}: {spec['label']}"})
+                      "label": f"{m['n_layers']} layers, d_model {m['d_model']}, {spec['label']}"})
     request = {"experiment": "compute (runs of other folders)", "preset": "several",
                "overrides": [], "n_prompts": 1280}
     doc = "Runs of the compute study at several model sizes, drawn side by side."

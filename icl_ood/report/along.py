@@ -72,6 +72,7 @@ def along_section(run: dict) -> list[str]:
 def incomplete_lines(runs: list[dict]) -> list[str]:
     """The report's first lines when a run stopped before its last declared step."""
     gone = [r for r in runs if r.get("incomplete")]
-    return [f"**Incomplete**: run `{r['name']}` reached step {r['incomplete']['reached']} of "
-            f"{r['incomplete']['target']} ({r['incomplete']['why']}); its numbers are those of "
-            "the last step scored." for r in gone] + ([""] if gone else [])
+    return [line for r in gone for line in (
+        f"**Incomplete**: run `{r['name']}` reached step {r['incomplete']['reached']} of "
+        f"{r['incomplete']['target']} ({r['incomplete']['why']}); its numbers are those of the "
+        "last step scored.", "")]
