@@ -143,3 +143,73 @@ def test_crossing_sentences_and_table_follow_the_rows():
     assert lines[2:] == ["| 100 | 0.5 | 0.25 |", "| 200 | 0.08 | 0.04 |",
                          "| Bayes, pretraining prior | 0.1 | – |",
                          "| Bayes, task prior | – | – |"]
+
+
+# figures/compute-cpu-tiny/report.md as the old along-training pipeline wrote it (commit 1b3fa5a,
+# before the folder's conversion): seed 0's table and both seeds' crossing sentences.
+OLD_TINY_REPORT = """\
+| step | a=0.5 k=10 | a=0.5 k=40 | a=0 k=10 | a=0 k=40 | w=2 k=10 | w=2 k=40 | dist. to Bayes a=0.5 k=10 | dist. to Bayes a=0.5 k=40 |
+|---|---|---|---|---|---|---|---|---|
+| 50 | 0.951 | 0.895 | 1.03 | 1 | 0.973 | 0.98 | 0.868 | 0.81 |
+| 100 | 0.873 | 0.85 | 1.02 | 0.989 | 1.03 | 1.06 | 0.799 | 0.785 |
+| 200 | 0.394 | 0.401 | 0.859 | 0.747 | 1.17 | 1.15 | 0.368 | 0.358 |
+| 400 | 0.33 | 0.284 | 1.04 | 0.946 | 1.57 | 1.66 | 0.348 | 0.295 |
+| 800 | 0.255 | 0.213 | 0.864 | 0.679 | 1.38 | 1.3 | 0.269 | 0.199 |
+| 1600 | 0.21 | 0.187 | 0.663 | 0.558 | 1.44 | 1.32 | 0.226 | 0.19 |
+| 3200 | 0.112 | 0.0926 | 0.19 | 0.163 | 1.25 | 1.12 | 0.123 | 0.0898 |
+| 6400 | 0.0545 | 0.0382 | 0.0824 | 0.0581 | 0.975 | 0.854 | 0.088 | 0.0615 |
+| 12800 | 0.0472 | 0.0329 | 0.0316 | 0.0199 | 0.796 | 0.608 | 0.0719 | 0.0661 |
+| 25600 | 0.0545 | 0.0372 | 0.017 | 0.0102 | 0.852 | 0.606 | 0.0679 | 0.0701 |
+| 51200 | 0.0794 | 0.0461 | 0.0106 | 0.00586 | 1.01 | 0.768 | 0.0792 | 0.0643 |
+| 64000 | 0.0901 | 0.05 | 0.00848 | 0.00463 | 0.969 | 0.778 | 0.0883 | 0.0677 |
+| Bayes, pretraining prior | 0.107 | 0.0805 | 1.26e-14 | 1.38e-14 | 1.14 | 0.94 | – | – |
+| Bayes, task prior | 6.25e-15 | 4.83e-15 | 1.26e-14 | 1.38e-14 | 2.24e-14 | 1.74e-14 | – | – |
+"""
+OLD_TINY_CROSSINGS = (
+    "- a=0.5, k = 10 (Bayes 0.107): below the Bayes predictor from step 6400 to the last "
+    "evaluated step 64000 (0.0901).",
+    "- a=0.5, k = 40 (Bayes 0.0805): below the Bayes predictor from step 6400 to the last "
+    "evaluated step 64000 (0.05).",
+    "- a=0.5, k = 10 (Bayes 0.107): below the Bayes predictor from step 3200 to the last "
+    "evaluated step 64000 (0.075).",
+    "- a=0.5, k = 40 (Bayes 0.0805): below the Bayes predictor from step 3200 to the last "
+    "evaluated step 64000 (0.0341).")
+
+
+def _copy_committed(name: str, dest: Path) -> Path:
+    shutil.copytree(ROOT / "figures" / name, dest, ignore=shutil.ignore_patterns("*.png", "*.pdf"))
+    return dest
+
+
+def test_a_committed_compute_folder_redraws_with_the_numbers_of_its_old_report(tmp_path):
+    """figures/compute-cpu-tiny, converted from the old along-training format: its report,
+    written afresh from the saved rows through results.load, holds the old report's table and
+    crossing sentences digit for digit."""
+    from icl_ood import report
+    out = _copy_committed("compute-cpu-tiny", tmp_path / "tiny")
+    (out / "report.md").unlink()
+    text = report.write(out, force=True).read_text()
+    assert OLD_TINY_REPORT in text
+    seed1 = text[text.index("## seed 1"):]
+    assert OLD_TINY_CROSSINGS[0] in text and OLD_TINY_CROSSINGS[1] in text
+    assert OLD_TINY_CROSSINGS[2] in seed1 and OLD_TINY_CROSSINGS[3] in seed1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["compute-cpu-tiny", "compute-cpu", "compute-h200",
+                                  "compute-cpu/demo-cosine-8000",
+                                  "compute-sizes"])
+def test_every_committed_compute_folder_redraws_with_icl_ood_figures_from(tmp_path, name):
+    from icl_ood.cli import main
+    out = tmp_path / name
+    if name == "compute-sizes":  # its runs live in the other folders
+        for other in ("compute-cpu-tiny", "compute-cpu", "compute-h200"):
+            _copy_committed(other, tmp_path / other)
+    else:
+        _copy_committed(name, out)
+    if not out.exists():
+        _copy_committed(name, out)
+    before = (out / "report.md").read_text()
+    assert main(["figures", "--from", str(out), "--force"]) == 0
+    assert (out / "figures" / "along_training.png").exists()
+    assert (out / "report.md").read_text() == before
