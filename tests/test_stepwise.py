@@ -122,6 +122,28 @@ def test_the_report_redraws_from_the_saved_rows(study, tmp_path):
     assert report.write(out).read_text() == before
 
 
+def test_evaluate_steps_with_yardsticks_scores_only_the_model(study, tmp_path, capsys):
+    """`icl-ood evaluate --steps all --yardsticks` on a plain run: the baselines computed once,
+    each kept checkpoint's model rows in their own file, read back per step with the yardsticks'
+    rows (results.load_run); a second call computes no yardsticks again."""
+    from icl_ood.cli import main
+    run = tmp_path / "seed0"
+    shutil.copytree(study[0] / "runs" / "seed0", run)
+    args = ["evaluate", "--run", str(run), "--sweep", "k", "--steps", "all", "--yardsticks",
+            "--n-prompts", "16", "--baselines", "least_squares,bayes_mixture", "--quiet"]
+    assert main(args) == 0
+    yard = run / "eval" / "k.yardsticks.n16.bl=least_squares+bayes_mixture.npz"
+    made = yard.stat().st_mtime_ns
+    along = results.load_run(run)["runs"][0]["along"]["k"]
+    assert sorted(along) == [10, 20, 40]
+    for step, rows in along.items():
+        assert {r["step"] for r in rows if r["predictor"] == "model"} == {step}
+        assert {r["predictor"] for r in rows if r["step"] is None} == \
+            {"least_squares", "bayes_mixture"}
+    assert main(args) == 0 and yard.stat().st_mtime_ns == made
+    assert "rows in" in capsys.readouterr().out
+
+
 def _rows(errs, bayes=0.1):
     """{step: rows} with the Bayes row at every step (as results.load merges them)."""
     b = {"task": "a=0.5", "k": 10, "predictor": "bayes_mixture", "step": None,
