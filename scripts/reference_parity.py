@@ -16,8 +16,8 @@ icl-ood; e.g.
       /tmp/ref/bin/python --setting linear-d4 --seeds 3 --out figures/reference-parity
 
 Settings (SETTINGS): `linear-d4`, dense linear regression, d = 4, 11 points, the demo-size
-model (3 layers, 4 heads, d_model 64), batch 64, Adam 1e-4 constant, no clipping, 4,000 steps;
-`demo-1d`, the `demo` preset (1-D lines and sines 50/50, 41 points, Adam 2e-3, 100 warmup steps,
+model (3 layers, 4 heads, d_model 64), batch 64, Adam 1e-4 constant [garg], no clipping,
+4,000 steps; `linear-d4-lr1e-3`, the same at Adam 1e-3; `demo-1d`, the `demo` preset (1-D lines and sines 50/50, 41 points, Adam 2e-3, 100 warmup steps,
 cosine decay, clipping at 1, 4,000 steps). `--variant NAME=FIELD=VALUE[;FIELD=VALUE]` trains
 more arms of ours, e.g. `--variant gpt2-init=model.init="gpt2"` (the model before 2026-12-07).
 
@@ -48,6 +48,14 @@ SETTINGS = {
         "set": ["data.dim=4", "data.n_points=11", "model.max_points=11",
                 'data.families=["linear"]', "data.weights=[1.0]", 'data.x_dist="gaussian"',
                 "data.x_scale=1.0", "train.lr=1e-4", 'train.schedule="constant"',
+                "train.warmup_steps=0", "train.grad_clip=0.0", "train.steps_per_dispatch=50",
+                "train.log_every=50", "train.ckpt_every=1000"],
+        "tasks": [{"family": "linear"}],
+    },
+    "linear-d4-lr1e-3": {  # the same at a tenfold rate: the reference leaves its plateau
+        "set": ["data.dim=4", "data.n_points=11", "model.max_points=11",
+                'data.families=["linear"]', "data.weights=[1.0]", 'data.x_dist="gaussian"',
+                "data.x_scale=1.0", "train.lr=1e-3", 'train.schedule="constant"',
                 "train.warmup_steps=0", "train.grad_clip=0.0", "train.steps_per_dispatch=50",
                 "train.log_every=50", "train.ckpt_every=1000"],
         "tasks": [{"family": "linear"}],
