@@ -44,10 +44,7 @@ class Experiment:
     model: Mapping[str, Any] = field(default_factory=dict)  # ModelConfig fields set on the preset
     baselines: tuple[str, ...] | None = None  # the sweeps' baselines (None: all that apply)
     train: Mapping[str, Any] = field(default_factory=dict)  # TrainConfig fields set on the preset
-    # Evaluate along training: each run trained in log-spaced segments (steps_per_dispatch * 2^i
-    # and the last) and scored after each on the same prompts (icl_ood.along_training).
-    along: bool = False
-    steps_per_octave: int = 0  # scored at log-spaced steps (replicate.stepwise); 0: the last
+    steps_per_octave: int = 0  # scored at spd * 2^(i / this) and the last (replicate.stepwise)
 
     @property
     def summary(self) -> str:
@@ -251,17 +248,19 @@ is worse than Bayes (pure sine: 0.41 vs 0.33 at k = 80).""",
                baselines=("least_squares", "bayes_mixture", "task_bayes")),
     Experiment("compute", """Training compute as an axis: two seeds of the preset's model pretrained
 on the 1-D linear + sinusoid mixture (50/50) at a constant learning rate after warmup [garg: a
-constant rate, so an intermediate checkpoint is a shorter run], each scored at log-spaced steps
-(steps_per_dispatch x 2^i, and the last) on the same convex and frequency prompts against the
-Bayes predictors of the pretraining prior and of the task's own prior, with the model's distance
-to each [ours: 64,000 steps, 16x the demo's; rate 1e-3].
+constant rate, so an intermediate checkpoint is a shorter run], each scored at quarter-octave
+steps (steps_per_dispatch x 2^(i/4) rounded to its multiples, and the last) on the same convex
+and frequency prompts against the Bayes predictors of the pretraining prior and of the task's own
+prior (computed once per run), with the model's distance to each [ours: 64,000 steps, 16x the
+demo's; rate 1e-3].
 
 Command: `icl-ood replicate --experiment compute` (demo size; `--preset colab` for the next
-size; the paper's model and rate: `--preset paper --set train.lr=1e-4` [garg])
+size; the paper's model and rate: `--preset paper --set train.lr=1e-4` [garg]; on a machine lent
+for a fixed time add `--budget-s S`: the study is then marked incomplete where it stopped)
 Runtime: the demo size trains at about 75 ms per step on an otherwise idle 2-core AMD EPYC with
-jax 0.12 (figures/compute-cpu: the two seeds, made with scripts/along_training.py in two
-invocations each while sharing the cores, took 7,300 and 8,100 s), plus about 10 s per scored
-step.
+jax 0.12 (figures/compute-cpu, at octave steps with the since retired scripts/along_training.py,
+two invocations per seed on shared cores: 7,300 and 8,100 s), plus the yardsticks once per run
+(about 10 s) and forward passes at the 38 scored steps (not yet measured at this density).
 Result (figures/compute-cpu, demo size, 64,000 steps, seeds 0 / 1, normalized by E[y^2]): at
 a = 0.5, k = 40 the error falls below the Bayes predictor of the pretraining prior (0.081) by
 step 1,600, is lowest at 6,400 (0.019 / 0.018) and rises again (0.069 / 0.060 at 64,000; k = 10:
@@ -272,7 +271,8 @@ the same path, later: lowest at 12,800-25,600 (k = 40: 0.033 / 0.034), k = 10: 0
 64,000 (not crossed); a = 0, k = 40: 0.0046 / 0.0038.""",
                (Run("seed0", "seed 0"), Run("seed1", "seed 1", seed=1)), data=LS,
                sweeps=("convex", "freq"), train={"schedule": "constant", "lr": 1e-3,
-                                                 "steps": 64_000}, along=True),
+                                                 "steps": 64_000}, steps_per_octave=4,
+               baselines=("least_squares", "sin_ls_known", "task_bayes", "bayes_mixture")),
     Experiment("selection-d20", """Model selection at d = 20 with Gaussian x [garg]: dense + sparse
 linear, dense linear + 2-layer ReLU nets (50/50) [garg: the families], and the same with the
 ReLU family rarely seen (90/10) [ours: the weights]; the Bayes predictor's posterior family

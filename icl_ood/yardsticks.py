@@ -181,7 +181,7 @@ def score(run_dir: str | Path, sweep: str, model_and_cfg, *, n_prompts: int = 12
                           opts=opts, log=log, donors=donors)
     t1 = time.perf_counter()
     tasks = ev.sweep_tasks(cfg.data, sweep, n_prompts, mix)
-    rows, yard = [], []
+    rows = []
     for task, g in zip(tasks, given, strict=True):
         r = ev.evaluate(model, cfg.data, task, (), None, n_boot=n_boot, run=run_dir.name,
                         meta={"sweep": sweep, "step": step}, given=g)

@@ -15,15 +15,12 @@ Layers, lowest first; a module imports only from lower layers (or from its own p
                          signals and run folders; paired-bootstrap statistics; the text table
   6  sweeps, train       sweep plug-ins; the training package (icl_ood/train/*.py: one node)
   7  evaluate, benchmark scoring checkpoints and baselines (writes results); timing training
-  8  examples            a model's predictions on example prompts (saved for figure 4)
+  8  examples, yardsticks
+                         a model's predictions on example prompts (saved for figure 4); the
+                         yardsticks computed once per sweep, checkpoints scored against them
   9  figures             drawing saved results (reads results only)
- 10  report, along_report, along_folder
-                         report.md from saved results (and the figures' conventions); the
-                         along-training report and figure (from its rows.jsonl); what an
-                         along-training folder holds (finished? what a resume continues)
- 11  experiments, along_training
-                         the experiment definitions (typed values, no code that runs them);
-                         training in log-spaced segments, evaluated after each
+ 10  report              report.md from saved results (and the figures' conventions)
+ 11  experiments         the experiment definitions (typed values, no code that runs them)
  12  replicate           runs an experiment's stages (train, evaluate, figures, report)
  13  studies             a grid of runs: plan, run a task, submit (submitit), status, collect
  14  cli                 the command line
@@ -48,8 +45,8 @@ LAYERS = (
     ("evaluate", "benchmark"),
     ("examples", "yardsticks"),
     ("figures",),
-    ("report", "along_report", "along_folder"),
-    ("experiments", "along_training"),
+    ("report",),
+    ("experiments",),
     ("replicate",),
     ("studies",),
     ("cli",),

@@ -43,7 +43,7 @@ def study(tmp_path_factory):
     out, logged = tmp_path_factory.mktemp("stepwise") / "compute", []
     mp = pytest.MonkeyPatch()
     mp.setitem(experiments.EXPERIMENTS, "compute", experiments.dataclasses.replace(
-        experiments.get("compute"), along=False, steps_per_octave=1))
+        experiments.get("compute"), steps_per_octave=1))  # 10, 20, 40: fewer steps, faster
     args = {"overrides": TINY, "n_prompts": N_PROMPTS, "progress": False, "log": logged.append}
     with pytest.MonkeyPatch.context() as quick:  # figures: drawn by the last call only
         quick.setattr(figures, "draw_all", lambda out: [])
@@ -219,7 +219,7 @@ def test_a_committed_compute_folder_redraws_with_the_numbers_of_its_old_report(t
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["compute-cpu-tiny", "compute-cpu", "compute-h200",
-                                  "compute-cpu/demo-cosine-8000",
+                                  "compute-cpu/demo-cosine-8000", "compute-cpu-tiny-ref",
                                   "compute-sizes"])
 def test_every_committed_compute_folder_redraws_with_icl_ood_figures_from(tmp_path, name):
     from icl_ood.cli import main

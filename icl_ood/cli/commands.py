@@ -261,15 +261,6 @@ def cmd_figures(args) -> int:
         raise ResultsError("figures --from: --out is for --run (a replicate folder's figures "
                            "and report.md are drawn into it)")
     results.check_writable(out)
-    from icl_ood.along_report import study
-    if study.is_study(out):  # `replicate --experiment compute`: rows along training per run
-        try:
-            paths = study.draw_study(out)
-        except ResultsError as e:
-            print(f"icl-ood: error: --from {e}", file=sys.stderr)
-            return 2
-        print(f"{len(paths)} figure files in {out}; report {study.write_study(out)}")
-        return 0
     try:
         paths = figures.draw_all(out, force=args.force)
     except ResultsError as e:

@@ -60,8 +60,7 @@ from icl_ood.figures.style import (
     sin_freq_range,
 )
 
-# The underscored helpers are re-exported for along_training and the tests, which use them as
-# figures.X; the figures themselves call style.X (patch figures.style.X to change what they do).
+# The underscored helpers are re-exported for the tests, which use them as figures.X; the figures themselves call style.X (patch figures.style.X to change what they do).
 __all__ = [
     "COLUMN_W",
     "CONVEX_PRED",

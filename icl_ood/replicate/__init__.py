@@ -132,8 +132,6 @@ def replicate(experiment: str = "demo", preset: str = "demo", out: str | Path | 
     request = {"experiment": experiment, "preset": preset, "overrides": list(overrides),
                "n_prompts": n_prompts}
     _check_request(out, request)
-    if exp.along:
-        return _along(exp, cfgs, out, request, progress, log)
     if exp.steps_per_octave:
         return _stepwise(exp, cfgs, out, request, progress, log, budget_s, t_call)
     if math.isfinite(budget_s):
@@ -235,27 +233,6 @@ def replicate(experiment: str = "demo", preset: str = "demo", out: str | Path | 
     report.write(out)
     log(f"done: {len(paths)} figures in {out / 'figures'}, report {out / 'report.md'}")
     return out
-
-
-def _along(exp: Experiment, cfgs: dict[str, Config], out: Path, request: dict, progress: bool,
-           log) -> Path:
-    """An along-training experiment (icl_ood.replicate.along); Interrupted if a run stopped."""
-    from icl_ood.along_folder import along_config
-    from icl_ood.replicate.along import run_study
-    from icl_ood.train import check_run_dir
-    for name, cfg in cfgs.items():
-        check_run_dir(along_config(cfg), out / "runs" / name)
-    out.mkdir(parents=True, exist_ok=True)
-    stopped = run_study(exp, cfgs, out, request, progress=progress, log=log, provenance=provenance(
-        exp.name, request["preset"], request["overrides"], cfgs))
-    if stopped is None:
-        return out
-    if stopped.startswith("interrupted ("):
-        sig = stopped[len("interrupted ("):-1]
-        raise Interrupted(sig, f"{sig}: training stopped with a checkpoint; the steps scored so "
-                               "far are in along/; no study report or figure; rerun the same "
-                               "command to continue")
-    raise results.ResultsError(f"{out}: a run stopped ({stopped}); no study report or figure")
 
 
 def _stepwise(exp: Experiment, cfgs: dict[str, Config], out: Path, request: dict,

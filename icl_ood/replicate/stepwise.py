@@ -6,9 +6,10 @@ and report of the whole folder, as for any experiment.
 Reuse and resume: a step whose rows are saved with a matching manifest is not scored again;
 training continues from the newest checkpoint (after SIGINT or SIGTERM: Interrupted, nothing
 later runs). A wall-clock budget (`budget_s`, counted from `t0`) ends training early: the last
-segment is shortened to the steps that fit (a multiple of steps_per_dispatch), the step reached
-is scored, and experiment.json marks the run incomplete (step reached, target, why), which the
-report's first lines state.
+segment is shortened to the steps that fit (a multiple of steps_per_dispatch; each group's
+first segment always runs, it includes compilation), the step reached is scored, and
+experiment.json marks the run incomplete (step reached, target, why), which the report's first
+lines state.
 """
 
 from __future__ import annotations

@@ -79,9 +79,9 @@ def load(out: str | Path) -> dict:
     except json.JSONDecodeError as e:
         raise ResultsError(f"{path}: unreadable ({e})") from e
     again = f"run `{replicate_command(req, out)}` to compute them"
-    if req.get("along"):
-        raise ResultsError(f"{out}: an along-training study (no per-checkpoint result files); "
-                           "its report and figure: icl_ood.along_report.study")
+    if req.get("along"):  # the retired along-training format
+        raise ResultsError(f"{out}: a folder of the retired along-training format (along/<run>/);"
+                           f" convert it once: python scripts/convert_along_folders.py study {out}")
     if req.get("format") != FORMAT or not isinstance(req.get("runs"), list):
         raise ResultsError(f"{out}: experiment.json of an older icl-ood (format "
                            f"{req.get('format', 1)}, without its runs and result files); "
