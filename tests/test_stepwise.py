@@ -144,6 +144,15 @@ def test_evaluate_steps_with_yardsticks_scores_only_the_model(study, tmp_path, c
     assert "rows in" in capsys.readouterr().out
 
 
+def test_a_budget_for_an_experiment_not_scored_along_training_is_refused_first(tmp_path,
+                                                                             capsys):
+    from icl_ood.cli import main
+    assert main(["replicate", "--experiment", "demo", "--preset", "tiny", "--budget-s", "0",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "--budget-s: experiment demo is not scored along training" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def _rows(errs, bayes=0.1):
     """{step: rows} with the Bayes row at every step (as results.load merges them)."""
     b = {"task": "a=0.5", "k": 10, "predictor": "bayes_mixture", "step": None,

@@ -228,11 +228,12 @@ def cmd_replicate(args) -> int:
     from icl_ood import replicate
     from icl_ood.checkpoint import CheckpointError
     from icl_ood.train import TrainingDiverged, sinks
+    budget_s = math.inf if args.budget_s is None else args.budget_s  # 0: one segment
     try:
         with sinks.logging_to(sinks.parse(args.log_to)):
             replicate.replicate(args.experiment, args.preset, args.out,
                                 overrides=tuple(args.set or ()), n_prompts=args.n_prompts,
-                                progress=not args.quiet, budget_s=args.budget_s or math.inf)
+                                progress=not args.quiet, budget_s=budget_s)
     except replicate.Interrupted as e:
         print(f"icl-ood: {e}", file=sys.stderr)
         return 128 + signal.Signals[e.signal].value
