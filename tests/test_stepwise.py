@@ -3,7 +3,10 @@ stepwise replicate (budget, interruption, resume), its report section and figure
 committed compute folder redrawn with the numbers of its old report."""
 
 import json
+import os
 import shutil
+import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,16 +38,19 @@ def test_score_steps_are_log_spaced_multiples_and_end_at_the_last_step():
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     """`replicate --experiment compute` at the tiny size scored at 10, 20, 40: first within a
-    budget of 0 s (stops after the first step), then stopped by a signal during the segment to
-    20, then continued to the end. Returns (out, log lines, train_many calls of the last call,
-    sha256 of step 10's rows before the resumed calls)."""
+    budget of 0 s (stops after the first step); then SIGINT while step 20 is being scored (it
+    stops once that step is saved); then SIGTERM as the chunk from step 20 is dispatched
+    (training stops at 30, mid-segment, with a checkpoint); then continued to the end. Returns (out, the
+    budget call's report and experiment.json, the last call's train_many calls as (stop_at,
+    resumed_from), step 10's rows file and its sha256 before the later calls)."""
     from icl_ood import figures
     from icl_ood import train as tr
-    out, logged = tmp_path_factory.mktemp("stepwise") / "compute", []
+    from icl_ood import yardsticks as ys
+    out = tmp_path_factory.mktemp("stepwise") / "compute"
     mp = pytest.MonkeyPatch()
     mp.setitem(experiments.EXPERIMENTS, "compute", experiments.dataclasses.replace(
         experiments.get("compute"), steps_per_octave=1))  # 10, 20, 40: fewer steps, faster
-    args = {"overrides": TINY, "n_prompts": N_PROMPTS, "progress": False, "log": logged.append}
+    args = {"overrides": TINY, "n_prompts": N_PROMPTS, "progress": False, "log": lambda m: None}
     with pytest.MonkeyPatch.context() as quick:  # figures: drawn by the last call only
         quick.setattr(figures, "draw_all", lambda out: [])
         rp.replicate("compute", "paper", out, budget_s=0.0, **args)
@@ -52,17 +58,37 @@ def study(tmp_path_factory):
               "experiment": results.read_json(out / "experiment.json")}
     step10 = next((out / "runs" / "seed0" / "eval").glob("convex.*.yard.step10.jsonl"))
     sha10 = results.sha256(step10)
+
+    with pytest.MonkeyPatch.context() as sig:  # SIGINT while step 20 is scored
+        score, sent = ys.score, []
+
+        def signalled(run_dir, sweep, loaded, **kw):
+            if loaded[2] == 20 and not sent:  # once: a second signal aborts at once
+                sent.append(os.kill(os.getpid(), signal.SIGINT))
+            return score(run_dir, sweep, loaded, **kw)
+        sig.setattr(ys, "score", signalled)
+        with pytest.raises(rp.Interrupted, match="stopped after scoring step 20") as e:
+            rp.replicate("compute", "paper", out, **args)
+    assert e.value.signal == "SIGINT"
+    with pytest.MonkeyPatch.context() as sig:  # SIGTERM as the chunk from step 20 starts
+        loop = sys.modules[tr.train_many.__module__]
+        chunk = loop.train_chunk
+
+        def at_20(state, step0, *a, **kw):
+            if int(step0) == 20:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return chunk(state, step0, *a, **kw)
+        sig.setattr(loop, "train_chunk", at_20)
+        with pytest.raises(rp.Interrupted, match="stopped at step 30 with a checkpoint") as e:
+            rp.replicate("compute", "paper", out, **args)
+    assert e.value.signal == "SIGTERM"
     real, calls = tr.train_many, []
 
-    def signalled_at_20(cfgs, dirs, stop_at=None, **kw):
-        calls.append(stop_at)
+    def recorded(cfgs, dirs, stop_at=None, **kw):
         summary = real(cfgs, dirs, stop_at=stop_at, **kw)
-        return {**summary, "interrupted": "SIGINT"} if stop_at == 20 else summary
-    mp.setattr(tr, "train_many", signalled_at_20)
-    with pytest.raises(rp.Interrupted) as e:
-        rp.replicate("compute", "paper", out, **args)
-    assert e.value.signal == "SIGINT" and calls == [20]
-    calls.clear()
+        calls.append((stop_at, summary["resumed_from"]))
+        return summary
+    mp.setattr(tr, "train_many", recorded)
     rp.replicate("compute", "paper", out, **args)
     yield out, budget, calls, sha10, step10
     mp.undo()
@@ -81,7 +107,7 @@ def test_budget_scores_the_step_reached_and_marks_the_study_incomplete(study):
 
 def test_a_resumed_study_continues_from_its_checkpoint_and_scores_only_new_steps(study):
     out, _, calls, sha10, step10 = study
-    assert calls == [40]  # step 20 was trained before the signal: scored, not retrained
+    assert calls == [(40, 30)]  # continued from the checkpoint the SIGTERM left at step 30
     assert results.sha256(step10) == sha10  # step 10 reused, not rescored
     data = results.load(out)
     for run in data["runs"]:
@@ -135,7 +161,7 @@ def test_evaluate_steps_with_yardsticks_scores_only_the_model(study, tmp_path, c
     yard = run / "eval" / "k.yardsticks.n16.bl=least_squares+bayes_mixture.npz"
     made = yard.stat().st_mtime_ns
     along = results.load_run(run)["runs"][0]["along"]["k"]
-    assert sorted(along) == [10, 20, 40]
+    assert sorted(along) == [20, 30, 40]  # the kept checkpoints (30: where SIGTERM stopped it)
     for step, rows in along.items():
         assert {r["step"] for r in rows if r["predictor"] == "model"} == {step}
         assert {r["predictor"] for r in rows if r["step"] is None} == \

@@ -82,14 +82,22 @@ def run_study(exp: Experiment, cfgs: dict[str, Config], out: Path, request: dict
     """Trains each group to every declared step in turn and scores each run there (module
     docstring); writes experiment.json (again at the end, with the steps scored) and returns
     {run: incomplete record} for runs a budget stopped early."""
+    from icl_ood.reliability import GracefulStop
+    t0 = time.perf_counter() if t0 is None else t0
+    n = request["n_prompts"]
+    results.write_json(out / "experiment.json", {**request, **describe(exp, cfgs, n)}, indent=2)
+    with GracefulStop() as stop:  # a signal while scoring: stop after the step being scored
+        return _run(exp, cfgs, out, request, groups, progress, log, prov, budget_s, t0, stop)
+
+
+def _run(exp, cfgs, out, request, groups, progress, log, prov, budget_s, t0, stop):
+    """run_study's loop over groups and steps."""
     from icl_ood import yardsticks as ys
     from icl_ood.checkpoint import CheckpointError
     from icl_ood.reliability import newest_step
     from icl_ood.replicate.interrupted import Interrupted
     from icl_ood.train import load_model, train_many
-    t0 = time.perf_counter() if t0 is None else t0
     n = request["n_prompts"]
-    results.write_json(out / "experiment.json", {**request, **describe(exp, cfgs, n)}, indent=2)
     reserve = 0.05 * budget_s + 2.0 if math.isfinite(budget_s) else 0.0
     scored: dict[str, list[int]] = {}
     incomplete: dict[str, dict] = {}
@@ -150,6 +158,10 @@ def run_study(exp: Experiment, cfgs: dict[str, Config], out: Path, request: dict
             ev_stage["wall_s"] = round(ev_stage["wall_s"] + time.perf_counter() - t_eval, 1)
             log(f"    step {target}: scored {len(names)} run(s) in "
                 f"{time.perf_counter() - t_eval:.1f} s (elapsed {time.perf_counter() - t0:.0f} s)")
+            if stop.requested:
+                raise Interrupted(stop.name, f"{stop.name}: stopped after scoring step {target} "
+                                             "(kept); no figures or report; rerun the same "
+                                             "command to continue")
             if capped:
                 break
         if reused:
