@@ -40,9 +40,9 @@ def study(tmp_path_factory):
     """`replicate --experiment compute` at the tiny size scored at 10, 20, 40: first within a
     budget of 0 s (stops after the first step); then SIGINT while step 20 is being scored (it
     stops once that step is saved); then SIGTERM as the chunk from step 20 is dispatched
-    (training stops at 30, mid-segment, with a checkpoint); then continued to the end. Returns (out, the
-    budget call's report and experiment.json, the last call's train_many calls as (stop_at,
-    resumed_from), step 10's rows file and its sha256 before the later calls)."""
+    (training stops at 30, mid-segment, with a checkpoint); then continued to the end.
+    Returns (out, the budget call's report and experiment.json, the last call's train_many
+    calls as (stop_at, resumed_from), step 10's rows file's sha256 and path)."""
     from icl_ood import figures
     from icl_ood import train as tr
     from icl_ood import yardsticks as ys
@@ -205,7 +205,8 @@ def test_crossing_sentences_and_table_follow_the_rows():
 # figures/compute-cpu-tiny/report.md as the old along-training pipeline wrote it (commit 1b3fa5a,
 # before the folder's conversion): seed 0's table and both seeds' crossing sentences.
 OLD_TINY_REPORT = """\
-| step | a=0.5 k=10 | a=0.5 k=40 | a=0 k=10 | a=0 k=40 | w=2 k=10 | w=2 k=40 | dist. to Bayes a=0.5 k=10 | dist. to Bayes a=0.5 k=40 |
+| step | a=0.5 k=10 | a=0.5 k=40 | a=0 k=10 | a=0 k=40 | w=2 k=10 | w=2 k=40 \
+| dist. to Bayes a=0.5 k=10 | dist. to Bayes a=0.5 k=40 |
 |---|---|---|---|---|---|---|---|---|
 | 50 | 0.951 | 0.895 | 1.03 | 1 | 0.973 | 0.98 | 0.868 | 0.81 |
 | 100 | 0.873 | 0.85 | 1.02 | 0.989 | 1.03 | 1.06 | 0.799 | 0.785 |
