@@ -55,7 +55,8 @@ def study(tmp_path_factory):
         quick.setattr(figures, "draw_all", lambda out: [])
         rp.replicate("compute", "paper", out, budget_s=0.0, **args)
     budget = {"report": (out / "report.md").read_text(),
-              "experiment": results.read_json(out / "experiment.json")}
+              "experiment": results.read_json(out / "experiment.json"),
+              "train": results.read_manifest(out / "runs" / "seed0" / "config.json")}
     step10 = next((out / "runs" / "seed0" / "eval").glob("convex.*.yard.step10.jsonl"))
     sha10 = results.sha256(step10)
 
@@ -103,6 +104,7 @@ def test_budget_scores_the_step_reached_and_marks_the_study_incomplete(study):
     assert spec["incomplete"]["reached"] == 10 and list(spec["along"]["convex"]) == ["10"]
     assert "checkpoint of step 10 (of 40 training steps; training not finished)" in \
         budget["report"]
+    assert budget["train"]["rank"] == [10] and budget["train"]["complete"] is False
 
 
 def test_a_resumed_study_continues_from_its_checkpoint_and_scores_only_new_steps(study):
@@ -114,6 +116,7 @@ def test_a_resumed_study_continues_from_its_checkpoint_and_scores_only_new_steps
         assert sorted(run["along"]["convex"]) == [10, 20, 40] and run["incomplete"] is None
         assert run["step"] == 40
     assert "Incomplete" not in (out / "report.md").read_text()
+    assert results.read_manifest(out / "runs" / "seed1" / "config.json")["complete"] is True
     assert (out / "figures" / "along_training.png").exists()
 
 

@@ -251,6 +251,11 @@ def _stepwise(exp: Experiment, cfgs: dict[str, Config], out: Path, request: dict
                                log=log, prov=prov, budget_s=budget_s, t0=t0)
     finally:
         results.write_json(prov_path, prov, indent=2)
+    for spec in results.read_json(out / "experiment.json")["runs"]:  # the training manifests
+        run_dir = out / "runs" / spec["name"]
+        ck = results.read_manifest(run_dir / next(iter(spec["results"].values()))[0])["inputs"]
+        _train_manifest(run_dir, cfgs[spec["name"]], ck["checkpoint"]["step"],
+                        ck["checkpoint"]["checksum"])
     prov.update(provenance(exp.name, request["preset"], request["overrides"], cfgs),
                 budget_s=budget_s if math.isfinite(budget_s) else None,
                 wall_s_this_invocation=round(time.perf_counter() - t0, 1))
