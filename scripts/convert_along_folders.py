@@ -1,5 +1,5 @@
 """Converts folders made by the retired scripts/along_training.py (and `icl-ood replicate
---experiment compute` before commit <this script's>) into ordinary replicate folders, once, so that
+--experiment compute` before commit 1f1cf58) into ordinary replicate folders, once, so that
 `icl-ood figures --from` redraws them like any other and nothing reads the old format again.
 
 Old format: along/<run>/ (or a single folder) with rows.jsonl[.gz] (yardstick rows with step null,
