@@ -33,7 +33,6 @@ import argparse
 import ast
 import json
 import math
-import os
 import platform
 import subprocess
 import sys
@@ -330,7 +329,7 @@ def run_setting(args, name: str) -> dict:
             runs = train_ours(vcfg, args.seeds, Path(tmp) / label)
             arm = []
             for r in runs:
-                model, _, step = load_model(r["dir"])
+                model = load_model(r["dir"])[0]
                 errs = {t: score(ev.model_predict(model, xs, ys), ys, rec["tasks"][t]["normalizer"])
                         for t, (_, xs, ys) in prompts.items()}
                 arm.append({"log": r["log"], "train_s": r["train_s"], "errors": errs})
@@ -378,7 +377,8 @@ def reference_spec(cfg, seed: int, args, prompts: str) -> dict:
 
 def reference_commit(repo: str) -> str:
     for args in (["-C", repo], ["--git-dir", repo]):
-        r = subprocess.run(["git", *args, "rev-parse", "HEAD"], text=True, capture_output=True)
+        r = subprocess.run(["git", *args, "rev-parse", "HEAD"], text=True, capture_output=True,
+                           check=False)
         if r.returncode == 0:
             return f"dtsip/in-context-learning@{r.stdout.strip()[:12]}"
     return "dtsip/in-context-learning (commit unknown)"
@@ -511,7 +511,8 @@ def main(argv=None) -> int:
     except (OSError, subprocess.CalledProcessError):
         ap.error(f"--reference-repo: no src/models.py in {args.reference_repo}")
     py = args.reference_python or sys.executable
-    if subprocess.run([py, "-c", "import torch, transformers"], capture_output=True).returncode:
+    if subprocess.run([py, "-c", "import torch, transformers"], capture_output=True,
+                      check=False).returncode:
         ap.error(f"--reference-python: {py} lacks torch and transformers; see the docstring")
     from icl_ood.config import ConfigError
     for n in names:  # every config is checked before anything trains

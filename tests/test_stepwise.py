@@ -14,8 +14,9 @@ import pytest
 from icl_ood import evaluate as ev
 from icl_ood import experiments, results
 from icl_ood import replicate as rp
-from icl_ood.replicate.stepwise import score_steps
+from icl_ood.config import TrainConfig
 from icl_ood.report.along import crossing, table
+from icl_ood.train.runs import log_steps, score_steps
 
 # The compute experiment at a size a CPU trains in seconds (the same programs as test_train's).
 TINY = ("model.n_layers=1", "model.d_model=32", "model.n_heads=2", "data.n_points=11",
@@ -33,6 +34,9 @@ def test_score_steps_are_log_spaced_multiples_and_end_at_the_last_step():
     assert set(score_steps(64000, 50, 1)) <= set(quarter) and quarter[-1] == 64000
     assert all(s % 50 == 0 for s in quarter) and list(quarter) == sorted(set(quarter))
     assert score_steps(100, 10, 0) == (100,) and score_steps(40, 10, 2) == (10, 20, 30, 40)
+    keep = TrainConfig(steps=64000, steps_per_dispatch=50, log_every=50, ckpt_every=1000,
+                       keep_log=True)  # train.keep_log keeps exactly the octaves below the end
+    assert log_steps(keep) == score_steps(64000, 50, 1)[:-1]
 
 
 @pytest.fixture(scope="module")

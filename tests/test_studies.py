@@ -6,7 +6,6 @@ a SIGKILLed task resumed, 4 seeds on 2 devices) train and score real runs in sub
 a minute each on a 2-core CPU, so they are marked slow (`pytest -m slow tests/test_studies.py`).
 """
 
-import json
 import os
 import shutil
 import signal
@@ -237,8 +236,9 @@ def test_four_seeds_on_two_cpu_devices_match_one_device_bitwise(tmp_path):
         assert main(["sweep", "plan", *args, "--out", str(out)]) == 0
     r = cli("sweep", "run", str(two), "--all", "--quiet", "--cpu-devices", "2")
     assert r.returncode == 0, r.stderr[-3000:]
-    from icl_ood.studies import run_task
     import jax
+
+    from icl_ood.studies import run_task
     assert jax.device_count() == 1
     run_task(one, 0)
     rec2, rec1 = (results.read_json(d / "tasks" / "both.json") for d in (two, one))

@@ -8,9 +8,8 @@ import signal
 import sys
 from pathlib import Path
 
-from icl_ood import presets
+from icl_ood import presets, results
 from icl_ood.config import ConfigError
-from icl_ood import results
 from icl_ood.results import ResultsError
 from icl_ood.table import format_table
 

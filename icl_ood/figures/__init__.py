@@ -19,7 +19,6 @@ import matplotlib.pyplot as plt
 
 from icl_ood import results
 from icl_ood.figures import style
-from icl_ood.figures.runs import SEED_BAND, default_out, load_runs
 from icl_ood.figures.along import fig_along_sizes, fig_along_training
 from icl_ood.figures.curves import (
     CONVEX_PRED,
@@ -29,6 +28,7 @@ from icl_ood.figures.curves import (
     fig_freq,
     fig_training,
 )
+from icl_ood.figures.runs import SEED_BAND, default_out, load_runs
 from icl_ood.figures.selection import (
     COST_PRED,
     MODEL_PRED,

@@ -19,23 +19,8 @@ import time
 from pathlib import Path
 
 from icl_ood import results
-from icl_ood.config import Config, ConfigError
+from icl_ood.config import Config
 from icl_ood.experiments import Experiment
-
-
-def score_steps(steps: int, every: int, per_octave: int) -> tuple[int, ...]:
-    """The steps a run is scored at: every * 2^(i / per_octave) rounded to multiples of `every`
-    (each once) below `steps`, then `steps` itself; (steps,) if per_octave is 0. With
-    per_octave 1 these are train.keep_log's kept checkpoints and the last step."""
-    if per_octave < 0 or every < 1:
-        raise ConfigError(f"score steps: need steps_per_octave >= 0 and steps_per_dispatch >= 1,"
-                          f" got {per_octave}, {every}")
-    out, i = [], 0
-    while per_octave and (s := every * round(2 ** (i / per_octave))) < steps:
-        if not out or s > out[-1]:
-            out.append(s)
-        i += 1
-    return (*out, steps)
 
 
 def plan_segment(step: int, target: int, multiple: int, remaining_s: float, s_per_step: float,
@@ -60,6 +45,7 @@ def describe(exp: Experiment, cfgs: dict[str, Config], n_prompts: int,
     """experiment.json's description of the runs: per sweep the files of every scored step
     (default: every declared one) under "along", the last one's under "results"."""
     from icl_ood import yardsticks as ys
+    from icl_ood.train.runs import score_steps
     runs = []
     for run in exp.runs:
         cfg = cfgs[run.name]
@@ -97,6 +83,7 @@ def _run(exp, cfgs, out, request, groups, progress, log, prov, budget_s, t0, sto
     from icl_ood.reliability import newest_step
     from icl_ood.replicate.interrupted import Interrupted
     from icl_ood.train import load_model, train_many
+    from icl_ood.train.runs import score_steps
     n = request["n_prompts"]
     reserve = 0.05 * budget_s + 2.0 if math.isfinite(budget_s) else 0.0
     scored: dict[str, list[int]] = {}

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from icl_ood import results
 from icl_ood.figures import pretrained_on
-from icl_ood.report.along import along_section, incomplete_lines
 from icl_ood.report import study
+from icl_ood.report.along import along_section, incomplete_lines
 from icl_ood.report.sections import (
     NAMES,
     compare_sentence,

@@ -151,6 +151,8 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
                             {"step": step, "config": c.to_dict(), "log": logs[r].snapshot()})
         if pending is not None:
             consume(pending)
+        if stop.requested and interrupted is None:  # during the last chunk: still a stop (a
+            interrupted = stop.name                  # caller training in segments must see it)
     finally:
         try:
             bar.close()

@@ -79,16 +79,24 @@ def group_config(cfgs: list[Config]) -> Config:
                                data=dataclasses.replace(c.data, weights=(1.0 / n,) * n))
 
 
+def score_steps(steps: int, every: int, per_octave: int) -> tuple[int, ...]:
+    """Log-spaced steps: every * 2^(i / per_octave) rounded to multiples of `every` (each once)
+    below `steps`, then `steps` itself; (steps,) if per_octave is 0."""
+    if per_octave < 0 or every < 1:
+        raise ConfigError(f"score steps: need steps_per_octave >= 0 and steps_per_dispatch >= 1,"
+                          f" got {per_octave}, {every}")
+    out, i = [], 0
+    while per_octave and (s := every * round(2 ** (i / per_octave))) < steps:
+        if not out or s > out[-1]:
+            out.append(s)
+        i += 1
+    return (*out, steps)
+
+
 def log_steps(cfg: TrainConfig) -> tuple[int, ...]:
     """The kept log-spaced checkpoint steps of a run: steps_per_dispatch * 2^i below train.steps
     (none unless train.keep_log)."""
-    if not cfg.keep_log:
-        return ()
-    out, s = [], cfg.steps_per_dispatch
-    while s < cfg.steps:
-        out.append(s)
-        s *= 2
-    return tuple(out)
+    return score_steps(cfg.steps, cfg.steps_per_dispatch, 1)[:-1] if cfg.keep_log else ()
 
 
 def default_run_batch(num_runs: int) -> int:
