@@ -17,7 +17,7 @@ icl-ood; e.g.
 
 Settings (SETTINGS): `linear-d4`, dense linear regression, d = 4, 11 points, the demo-size
 model (3 layers, 4 heads, d_model 64), batch 64, Adam 1e-4 constant [garg], no clipping,
-4,000 steps; `linear-d4-lr1e-3`, the same at Adam 1e-3; `demo-1d`, the `demo` preset (1-D lines and sines 50/50, 41 points, Adam 2e-3, 100 warmup steps,
+4,000 steps; `linear-d4-lr1e-3`, the same at Adam 1e-3; `demo-1d`, the `demo` preset with `model.init="reference"` (1-D lines and sines 50/50, 41 points, Adam 2e-3, 100 warmup steps,
 cosine decay, clipping at 1, 4,000 steps). `--variant NAME=FIELD=VALUE[;FIELD=VALUE]` trains
 more arms of ours, e.g. `--variant gpt2-init=model.init="gpt2"` (the model before 2026-12-07).
 
@@ -228,11 +228,12 @@ def init_stats_ours(cfg, seed: int) -> dict:
 
 
 def setting_config(name: str, extra: list[str]):
-    """Our config of a setting: the demo preset with the setting's and the arm's overrides."""
+    """Our config of a setting: the demo preset with the reference initialisation (the demo's
+    own is "gpt2"), then the setting's and the arm's overrides."""
     import dataclasses
 
     from icl_ood import presets
-    cfg = presets.get("demo").override(SETTINGS[name]["set"] + extra)
+    cfg = presets.get("demo").override(['model.init="reference"'] + SETTINGS[name]["set"] + extra)
     return dataclasses.replace(cfg, name=f"parity-{name}")
 
 

@@ -148,10 +148,11 @@ def test_committed_configs_read_back_as_the_earlier_init_with_their_digests():
         want = raw["model"].get("init", "gpt2")
         assert cfg.model.init == want, p
         assert digest(cfg.to_dict()["model"]) == digest(raw["model"]), p
-    demo = presets.get("demo")
-    assert demo.model.init == "reference"
-    old = demo.override(['model.init="gpt2"'])
+    paper = presets.get("paper")
+    assert paper.model.init == "reference" and ModelConfig().init == "reference"
+    assert presets.get("demo").model.init == presets.get("tiny").model.init == "gpt2"
+    old = paper.override(['model.init="gpt2"'])
     assert old.model.init == "gpt2" and "init" not in old.to_dict()["model"]
-    assert old.override(['model.init="reference"']) == demo
+    assert old.override(['model.init="reference"']) == paper
     with pytest.raises(ConfigError, match="model.init"):
-        demo.override(['model.init="torch"'])
+        paper.override(['model.init="torch"'])
