@@ -106,7 +106,9 @@ def test_hint_off_trains_on_the_plain_batch_and_on_the_hinted_batch_when_on():
             assert xs.shape[-1] == 6 and bool(jnp.all(xs[..., 4:].sum(-1) == 1))
         want, _ = jax.jit(loss_fn, static_argnums=(1, 6))(state.params, graphdef, xs, ys, mask,
                                                           fam, 2)
-        assert np.asarray(loss) == np.asarray(want)
+        # the same prompts give the same loss; the two compiled programs may round apart by
+        # an ulp (jax 0.12.1 fuses them differently; 0.10.2 and 0.12.0.1 agree bitwise)
+        np.testing.assert_allclose(np.asarray(loss), np.asarray(want), rtol=1e-6)
 
 
 def test_tiny_hinted_run_trains_and_is_scored_with_each_hint(tmp_path):
