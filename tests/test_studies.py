@@ -265,13 +265,15 @@ def fake_slurm(tmp_path: Path, monkeypatch, states: str = "") -> Path:
     return tmp_path / "sbatch.sh"
 
 
-def test_slurm_gets_one_array_job_and_running_tasks_are_not_resubmitted(tmp_path, monkeypatch,
-                                                                         capsys):
+def test_slurm_gets_one_array_job_and_running_tasks_are_not_resubmitted(tmp_path, monkeypatch):
+    """(The submissions run as subprocesses: submitit's slurm executor in the pytest process,
+    after JAX started there, broke the process's stderr for the tests that followed.)"""
     out = tmp_path / "study"
     plan(out)
     script = fake_slurm(tmp_path, monkeypatch, "4242_0|RUNNING|n1\\n4242_1|PENDING|\\n")
-    assert main(["sweep", "submit", str(out), "--partition", "gpu", "--gpus-per-task", "1",
-                 "--time", "4:00:00", "--cpus-per-task", "8", "--mem", "32G"]) == 0
+    r = cli("sweep", "submit", str(out), "--partition", "gpu", "--gpus-per-task", "1",
+            "--time", "4:00:00", "--cpus-per-task", "8", "--mem", "32G")
+    assert r.returncode == 0, r.stderr[-2000:]
     sbatch = script.read_text()
     for line in ("--array=0-1%2", "--partition=gpu", "--gpus-per-node=1", "--time=240",
                  "--cpus-per-task=8", "--mem=32G", f"--output={out.resolve()}/submitit/"):
@@ -281,18 +283,17 @@ def test_slurm_gets_one_array_job_and_running_tasks_are_not_resubmitted(tmp_path
     st = states(out)
     assert [s.state for s in st] == ["running", "running"], st
     assert "SLURM job 4242_1: PENDING" in st[1].detail
-    capsys.readouterr()
-    assert main(["sweep", "submit", str(out)]) == 0
-    assert "nothing to submit" in capsys.readouterr().out
+    r = cli("sweep", "submit", str(out))
+    assert r.returncode == 0 and "nothing to submit" in r.stdout, r.stderr[-2000:]
     assert len(results.read_jsonl(out / "submitit" / "submissions.jsonl")) == 1
 
 
-def test_slurm_without_a_cluster_is_one_line(tmp_path, monkeypatch, capsys):
+def test_slurm_without_a_cluster_is_one_line(tmp_path, monkeypatch):
     out = tmp_path / "study"
     plan(out)
-    monkeypatch.setenv("PATH", str(tmp_path))  # no srun, no sbatch
-    capsys.readouterr()
-    assert main(["sweep", "submit", str(out)]) == 2
-    err = lines(capsys.readouterr().err)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.path.dirname(sys.executable)}")
+    r = cli("sweep", "submit", str(out))  # no srun, no sbatch on PATH
+    assert r.returncode == 2
+    err = lines(r.stderr)
     assert len(err) == 1 and "--executor slurm: submitit:" in err[0], err
     assert not (out / "submitit" / "submissions.jsonl").exists()

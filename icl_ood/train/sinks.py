@@ -171,7 +171,10 @@ class WandbSink:
                 id=results.digest(str(run_dir.resolve())), resume="allow",
                 name=str(run_dir), group=cfg.name, reinit="create_new",
                 dir=None if os.environ.get("WANDB_DIR") else str(run_dir),
-                config={**cfg.to_dict(), "provenance": provenance(cfg, run_dir)})
+                config={**cfg.to_dict(), "provenance": provenance(cfg, run_dir)},
+                # no console capture: wandb would wrap (and at exit close) sys.stdout/stderr of
+                # the whole process; metrics.jsonl and the printed lines stay the record
+                settings=wandb.Settings(console="off", silent=True))
         except Exception as e:  # wandb raises many kinds (no login, no network, bad settings)
             raise ConfigError(f"--log-to wandb: {run_dir}: wandb.init failed: "
                               f"{' '.join(str(e).split())} (WANDB_MODE=offline logs without an "
