@@ -292,6 +292,7 @@ def run_setting(args, name: str) -> dict:
     from icl_ood.results import commit, machine
     from icl_ood.tasks import Task, mean_square
     from icl_ood.train import load_model
+    started = {"commit": commit(), "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     variants = {"ours": []}
     for v in args.variant:
         label, _, sets = v.partition("=")
@@ -339,8 +340,9 @@ def run_setting(args, name: str) -> dict:
             rec["init"][label] = init_stats_ours(vcfg, 0)
             rec.setdefault("overrides", {})[label] = sets
     rec["provenance"] = {"command": "python scripts/reference_parity.py " + " ".join(args.argv),
-                         "commit": commit(), "machine": machine(),
+                         "commit": started["commit"], "machine": machine(),
                          "reference_repo": reference_commit(args.reference_repo),
+                         "started": started["date"],
                          "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     return rec
 
