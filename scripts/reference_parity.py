@@ -42,23 +42,14 @@ from pathlib import Path
 
 # Each setting: overrides of the demo preset, the evaluation tasks, the reference's own
 # trainer's values being Adam at a constant rate with no clipping.
+LINEAR_D4 = ["data.dim=4", "data.n_points=11", "model.max_points=11", 'data.families=["linear"]',
+             "data.weights=[1.0]", 'data.x_dist="gaussian"', "data.x_scale=1.0",
+             'train.schedule="constant"', "train.warmup_steps=0", "train.grad_clip=0.0",
+             "train.steps_per_dispatch=50", "train.log_every=50", "train.ckpt_every=1000"]
 SETTINGS = {
-    "linear-d4": {
-        "set": ["data.dim=4", "data.n_points=11", "model.max_points=11",
-                'data.families=["linear"]', "data.weights=[1.0]", 'data.x_dist="gaussian"',
-                "data.x_scale=1.0", "train.lr=1e-4", 'train.schedule="constant"',
-                "train.warmup_steps=0", "train.grad_clip=0.0", "train.steps_per_dispatch=50",
-                "train.log_every=50", "train.ckpt_every=1000"],
-        "tasks": [{"family": "linear"}],
-    },
-    "linear-d4-lr1e-3": {  # the same at a tenfold rate: the reference leaves its plateau
-        "set": ["data.dim=4", "data.n_points=11", "model.max_points=11",
-                'data.families=["linear"]', "data.weights=[1.0]", 'data.x_dist="gaussian"',
-                "data.x_scale=1.0", "train.lr=1e-3", 'train.schedule="constant"',
-                "train.warmup_steps=0", "train.grad_clip=0.0", "train.steps_per_dispatch=50",
-                "train.log_every=50", "train.ckpt_every=1000"],
-        "tasks": [{"family": "linear"}],
-    },
+    "linear-d4": {"set": [*LINEAR_D4, "train.lr=1e-4"], "tasks": [{"family": "linear"}]},
+    # the same at a tenfold rate: the reference leaves its plateau
+    "linear-d4-lr1e-3": {"set": [*LINEAR_D4, "train.lr=1e-3"], "tasks": [{"family": "linear"}]},
     "demo-1d": {
         "set": ["train.log_every=50", "train.steps_per_dispatch=50"],
         "tasks": [{"family": "linear"}, {"family": "sinusoid"},

@@ -220,26 +220,38 @@ def cmd_config(args) -> int:
     return 0
 
 
-def cmd_replicate(args) -> int:
-    """Exit status: 0 done; 2 invalid request or results that cannot be used; 1 a training or
-    file failure; 130 (SIGINT) or 143 (SIGTERM): training stopped with a checkpoint and nothing
-    later ran (rerun the same command to continue)."""
-    from icl_ood import replicate
+def stage_status(work) -> int:
+    """Runs work() and returns the exit status of a training stage: 0 done; 128 + the signal
+    (130 SIGINT, 143 SIGTERM) where it stopped with a checkpoint (one line); 1 with one line on
+    divergence, an unreadable checkpoint or a file error."""
     from icl_ood.checkpoint import CheckpointError
-    from icl_ood.train import TrainingDiverged, sinks
-    budget_s = math.inf if args.budget_s is None else args.budget_s  # 0: one segment
+    from icl_ood.replicate import Interrupted
+    from icl_ood.train import TrainingDiverged
     try:
-        with sinks.logging_to(sinks.parse(args.log_to)):
-            replicate.replicate(args.experiment, args.preset, args.out,
-                                overrides=tuple(args.set or ()), n_prompts=args.n_prompts,
-                                progress=not args.quiet, budget_s=budget_s)
-    except replicate.Interrupted as e:
+        work()
+    except Interrupted as e:
         print(f"icl-ood: {e}", file=sys.stderr)
         return 128 + signal.Signals[e.signal].value
     except (TrainingDiverged, CheckpointError, OSError) as e:
         print(f"icl-ood: error: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_replicate(args) -> int:
+    """Exit status: 0 done; 2 invalid request or results that cannot be used; 1 a training or
+    file failure; 130 (SIGINT) or 143 (SIGTERM): training stopped with a checkpoint and nothing
+    later ran (rerun the same command to continue)."""
+    from icl_ood import replicate
+    from icl_ood.train import sinks
+    budget_s = math.inf if args.budget_s is None else args.budget_s  # 0: one segment
+
+    def work():
+        with sinks.logging_to(sinks.parse(args.log_to)):
+            replicate.replicate(args.experiment, args.preset, args.out,
+                                overrides=tuple(args.set or ()), n_prompts=args.n_prompts,
+                                progress=not args.quiet, budget_s=budget_s)
+    return stage_status(work)
 
 
 def cmd_figures(args) -> int:

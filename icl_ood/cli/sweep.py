@@ -4,8 +4,6 @@ collect them (icl_ood.studies)."""
 from __future__ import annotations
 
 import os
-import signal
-import sys
 
 from icl_ood.config import ConfigError
 
@@ -86,10 +84,7 @@ def cmd_plan(args) -> int:
 def cmd_run(args) -> int:
     """Exit status: 0 done; 2 invalid input; 1 a training or file failure; 130 or 143:
     stopped by SIGINT or SIGTERM with a checkpoint (run it again to continue)."""
-    from icl_ood.checkpoint import CheckpointError
-    from icl_ood.replicate import Interrupted
     from icl_ood.studies import read_plan, run_task
-    from icl_ood.train import TrainingDiverged
     if args.all:
         indices = [t["index"] for t in read_plan(args.dir)[1]]
     elif args.index is not None:
@@ -98,16 +93,9 @@ def cmd_run(args) -> int:
         indices = [int(os.environ["SLURM_ARRAY_TASK_ID"])]
     else:
         raise ConfigError("sweep run: give --index I or --all (or run in a SLURM array job)")
-    try:
-        for i in indices:
-            run_task(args.dir, i, progress=not args.quiet)
-    except Interrupted as e:
-        print(f"icl-ood: {e}", file=sys.stderr)
-        return 128 + signal.Signals[e.signal].value
-    except (TrainingDiverged, CheckpointError, OSError) as e:
-        print(f"icl-ood: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    from icl_ood.cli.commands import stage_status
+    return stage_status(lambda: [run_task(args.dir, i, progress=not args.quiet)
+                                 for i in indices])
 
 
 def cmd_submit(args) -> int:
