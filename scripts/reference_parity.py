@@ -180,6 +180,99 @@ def reference_train(spec: dict) -> dict:
             "python": platform.python_version(), "threads": torch.get_num_threads()}
 
 
+def lockstep(cfg, spec: dict, steps: int) -> list[dict]:
+    """Both models from the reference's initial weights, on the same torch batches, with the same
+    schedule and clipping: the loss of each per step, and the parameters' distance
+    ||ours - reference|| / ||reference|| over all of them. Equal implementations stay equal up to float32 rounding
+    (until the chaos of training amplifies it); a difference in model, loss or optimizer shows
+    from the first steps."""
+    import jax
+    import numpy as np
+    import optax
+    import torch
+    from flax import nnx
+
+    from icl_ood.train.step import init_model, keys, loss_fn, optimizer
+    torch.manual_seed(spec["seed"])
+    ref = reference_class(spec["repo"])(n_dims=spec["dim"], n_positions=spec["max_points"],
+                                        n_embd=spec["d_model"], n_layer=spec["n_layers"],
+                                        n_head=spec["n_heads"])
+    graphdef, params = nnx.split(init_model(cfg, keys(spec["seed"])[0]), nnx.Param)
+    params = to_ours(ref, params)
+    tx = optimizer(cfg.train)
+    opt_state = tx.init(params)
+    n = spec["n_points"]
+
+    @jax.jit
+    def step(params, opt_state, xs, ys):
+        mask, fam = np.ones((xs.shape[0], n), np.float32), np.zeros(xs.shape[0], np.int32)
+        (loss, _), g = jax.value_and_grad(loss_fn, has_aux=True)(params, graphdef, xs, ys, mask,
+                                                                 fam, 1)
+        updates, opt_state = tx.update(g, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    opt = torch.optim.Adam(ref.parameters(), lr=spec["lr"])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_factor(spec, i))
+    out = []
+    for i in range(steps):
+        xs, ys = reference_batch(spec)
+        loss = ((ref(xs, ys) - ys) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        if spec["grad_clip"]:
+            torch.nn.utils.clip_grad_norm_(ref.parameters(), spec["grad_clip"])
+        opt.step()
+        sched.step()
+        params, opt_state, ours = step(params, opt_state, xs.numpy(), ys.numpy())
+        mine = to_ours(ref, params)
+        pairs = [(np.asarray(a, np.float64), np.asarray(b, np.float64))
+                 for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(mine))]
+        diff = math.sqrt(sum(np.square(a - b).sum() for a, b in pairs)
+                         / sum(np.square(b).sum() for _, b in pairs))
+        out.append({"step": i + 1, "reference": loss.item(), "ours": float(ours),
+                    "param_rel_diff": diff})
+    return out
+
+
+def lr_factor(spec: dict, i: int) -> float:
+    """The schedule's factor at step i: optax's warmup_cosine_decay_schedule or linear warmup
+    then constant, as icl_ood.train.step.schedule."""
+    warm = spec["warmup_steps"]
+    if i < warm:
+        return i / warm
+    if spec["schedule"] == "constant":
+        return 1.0
+    return 0.5 * (1 + math.cos(math.pi * (i - warm) / (spec["steps"] - warm)))
+
+
+def to_ours(ref, params):
+    """Our parameter State holding the reference model's current weights (names mapped, the
+    nn.Linear weights transposed; GPT-2's Conv1D weights are already (in, out))."""
+    import jax.numpy as jnp
+    from flax import nnx
+    sd = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
+    pure = nnx.to_pure_dict(params)
+    pure["read_in"] = {"kernel": sd["_read_in.weight"].T, "bias": sd["_read_in.bias"]}
+    pure["read_out"] = {"kernel": sd["_read_out.weight"].T, "bias": sd["_read_out.bias"]}
+    pure["pos"]["embedding"] = sd["_backbone.wpe.weight"]
+    pure["ln_f"] = {"scale": sd["_backbone.ln_f.weight"], "bias": sd["_backbone.ln_f.bias"]}
+    for i, blk in pure["blocks"].items():
+        h = f"_backbone.h.{i}."
+        for ours_name, theirs in (("ln1", "ln_1"), ("ln2", "ln_2")):
+            blk[ours_name] = {"scale": sd[h + theirs + ".weight"], "bias": sd[h + theirs + ".bias"]}
+        for path, theirs in ((("attn", "qkv"), "attn.c_attn"), (("attn", "out"), "attn.c_proj"),
+                             (("fc",), "mlp.c_fc"), (("proj",), "mlp.c_proj")):
+            node = blk
+            for p in path:
+                node = node[p]
+            node["kernel"], node["bias"] = sd[h + theirs + ".weight"], sd[h + theirs + ".bias"]
+    import jax
+    pure = jax.tree.map(jnp.asarray, pure)
+    new = jax.tree.map(lambda x: x, params)
+    nnx.replace_by_pure_dict(new, pure)
+    return new
+
+
 # --------------------------------------------------------------------------------- ours (jax)
 
 def _stats(v) -> list:
