@@ -140,15 +140,8 @@ def reference_train(spec: dict) -> dict:
                                           n_head=spec["n_heads"])
     init = init_stats_torch(model)
     opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
-    steps, warm = spec["steps"], spec["warmup_steps"]
-
-    def factor(i):  # optax's warmup_cosine_decay_schedule / linear warmup then constant
-        if i < warm:
-            return i / warm
-        if spec["schedule"] == "constant":
-            return 1.0
-        return 0.5 * (1 + math.cos(math.pi * (i - warm) / (steps - warm)))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    steps = spec["steps"]
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_factor(spec, i))
     log, window, t0 = [], [], time.perf_counter()
     for i in range(steps):
         xs, ys = reference_batch(spec)
@@ -182,10 +175,13 @@ def reference_train(spec: dict) -> dict:
 
 def lockstep(cfg, spec: dict, steps: int) -> list[dict]:
     """Both models from the reference's initial weights, on the same torch batches, with the same
-    schedule and clipping: the loss of each per step, and the parameters' distance
-    ||ours - reference|| / ||reference|| over all of them. Equal implementations stay equal up to float32 rounding
-    (until the chaos of training amplifies it); a difference in model, loss or optimizer shows
-    from the first steps."""
+    schedule and clipping: per step each one's loss and its parameters' distance to the
+    reference's, ||p - p_ref|| / ||p_ref||. A control arm, the reference itself started from
+    weights moved by one float32 rounding (relative 2^-24 noise), shows how fast training
+    amplifies rounding: equal implementations stay as close as that control; a difference in
+    model, loss or optimizer shows from the first steps."""
+    import copy
+
     import jax
     import numpy as np
     import optax
@@ -193,10 +189,16 @@ def lockstep(cfg, spec: dict, steps: int) -> list[dict]:
     from flax import nnx
 
     from icl_ood.train.step import init_model, keys, loss_fn, optimizer
+    torch.set_num_threads(spec["threads"]) if spec["threads"] else None
     torch.manual_seed(spec["seed"])
     ref = reference_class(spec["repo"])(n_dims=spec["dim"], n_positions=spec["max_points"],
                                         n_embd=spec["d_model"], n_layer=spec["n_layers"],
                                         n_head=spec["n_heads"])
+    control = copy.deepcopy(ref)
+    gen = torch.Generator().manual_seed(10_000 + spec["seed"])
+    with torch.no_grad():
+        for p in control.parameters():
+            p.mul_(1 + 2.0 ** -24 * torch.randn(p.shape, generator=gen))
     graphdef, params = nnx.split(init_model(cfg, keys(spec["seed"])[0]), nnx.Param)
     params = to_ours(ref, params)
     tx = optimizer(cfg.train)
@@ -211,27 +213,87 @@ def lockstep(cfg, spec: dict, steps: int) -> list[dict]:
         updates, opt_state = tx.update(g, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
-    opt = torch.optim.Adam(ref.parameters(), lr=spec["lr"])
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_factor(spec, i))
-    out = []
-    for i in range(steps):
-        xs, ys = reference_batch(spec)
-        loss = ((ref(xs, ys) - ys) ** 2).mean()
+    def torch_step(model, opt, sched, xs, ys):
+        loss = ((model(xs, ys) - ys) ** 2).mean()
         opt.zero_grad()
         loss.backward()
         if spec["grad_clip"]:
-            torch.nn.utils.clip_grad_norm_(ref.parameters(), spec["grad_clip"])
+            torch.nn.utils.clip_grad_norm_(model.parameters(), spec["grad_clip"])
         opt.step()
         sched.step()
+        return loss.item()
+
+    def flat(ps) -> np.ndarray:
+        return np.concatenate([np.asarray(p, np.float64).ravel() for p in ps])
+
+    opts = []
+    for m in (ref, control):
+        o = torch.optim.Adam(m.parameters(), lr=spec["lr"])
+        opts.append((o, torch.optim.lr_scheduler.LambdaLR(o, lambda i: lr_factor(spec, i))))
+    out = []
+    for i in range(steps):
+        xs, ys = reference_batch(spec)
+        row = {"step": i + 1, "reference": torch_step(ref, *opts[0], xs, ys),
+               "control": torch_step(control, *opts[1], xs, ys)}
         params, opt_state, ours = step(params, opt_state, xs.numpy(), ys.numpy())
-        mine = to_ours(ref, params)
-        pairs = [(np.asarray(a, np.float64), np.asarray(b, np.float64))
-                 for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(mine))]
-        diff = math.sqrt(sum(np.square(a - b).sum() for a, b in pairs)
-                         / sum(np.square(b).sum() for _, b in pairs))
-        out.append({"step": i + 1, "reference": loss.item(), "ours": float(ours),
-                    "param_rel_diff": diff})
+        row["ours"] = float(ours)
+        mine = flat(jax.tree.leaves(to_ours(ref, params)))
+        norm = np.linalg.norm(mine)
+        row["ours_distance"] = float(np.linalg.norm(flat(jax.tree.leaves(params)) - mine) / norm)
+        theirs = to_ours(control, params)
+        row["control_distance"] = float(np.linalg.norm(flat(jax.tree.leaves(theirs)) - mine) / norm)
+        out.append(row)
     return out
+
+
+def run_lockstep(args, name: str) -> dict:
+    """The lockstep record of a setting: seeds 0..N-1, args.lockstep steps each."""
+    from icl_ood.results import commit, machine
+    cfg = setting_config(name, args.overrides)
+    t0 = time.perf_counter()
+    rec = {"setting": name, "config": cfg.to_dict(), "steps": args.lockstep, "seeds": {}}
+    for s in range(args.seeds):
+        rec["seeds"][s] = lockstep(cfg, reference_spec(cfg, s, args, ""), args.lockstep)
+        r = rec["seeds"][s]
+        print(f"{name} seed {s}: " + ", ".join(
+            f"step {r[i - 1]['step']}: loss {r[i - 1]['reference']:.4f} / {r[i - 1]['ours']:.4f}, "
+            f"distance {r[i - 1]['ours_distance']:.1e} (control {r[i - 1]['control_distance']:.1e})"
+            for i in (10, 100, len(r)) if i <= len(r)), flush=True)
+    import torch
+    import transformers
+    rec["provenance"] = {"command": "python scripts/reference_parity.py " + " ".join(args.argv),
+                         "commit": commit(), "machine": machine(), "wall_s": time.perf_counter() - t0,
+                         "reference_repo": reference_commit(args.reference_repo),
+                         "torch": torch.__version__, "transformers": transformers.__version__,
+                         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    return rec
+
+
+def lockstep_figure(rec: dict, out: Path) -> None:
+    """Losses of both (seed 0) and the parameter distance to the reference per seed vs step."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for s, rows in rec["seeds"].items():
+        steps = [r["step"] for r in rows]
+        if str(s) == "0":
+            a.plot(steps, [r["reference"] for r in rows], color="black", lw=0.8, label="reference")
+            a.plot(steps, [r["ours"] for r in rows], color="tab:red", lw=0.8, ls="--", label="ours")
+        b.plot(steps, [r["ours_distance"] for r in rows], color="tab:red", lw=0.8,
+               label="ours" if str(s) == "0" else None)
+        b.plot(steps, [r["control_distance"] for r in rows], color="0.5", lw=0.8, ls=":",
+               label="reference from rounding-perturbed weights" if str(s) == "0" else None)
+    a.set(xlabel="training step", ylabel="training loss (this batch)", yscale="log",
+          title=f"{rec['setting']}: same init, same batches (seed 0)")
+    b.set(xlabel="training step", ylabel="||params - reference's|| / ||reference's||",
+          yscale="log", title=f"distance to the reference ({len(rec['seeds'])} seeds)")
+    for ax in (a, b):
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    for ext in ("png", "pdf"):
+        fig.savefig(out / f"lockstep.{ext}", dpi=130)
+    plt.close(fig)
 
 
 def lr_factor(spec: dict, i: int) -> float:
@@ -571,6 +633,10 @@ def main(argv=None) -> int:
                          "reference side takes what it can draw: see reference_spec)")
     ap.add_argument("--out", default="figures/reference-parity")
     ap.add_argument("--figure-only", action="store_true", help="redraw from OUT/SETTING/parity.json")
+    ap.add_argument("--lockstep", type=int, metavar="STEPS",
+                    help="instead: both models from the reference's initial weights on the same "
+                         "batches for STEPS steps (run with an interpreter that has torch, "
+                         "transformers and icl_ood); writes OUT/SETTING/lockstep.json|png")
     ap.add_argument("--reference-train", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.reference_train:  # the child: one reference seed
@@ -582,9 +648,13 @@ def main(argv=None) -> int:
         ap.error(f"--setting: unknown {bad}; known: {sorted(SETTINGS)}")
     if args.figure_only:
         for n in names:
-            rec = json.loads((Path(args.out) / n / "parity.json").read_text())
-            figure(rec, Path(args.out) / n)
-            print(summary(rec))
+            if (Path(args.out) / n / "lockstep.json").exists():
+                lockstep_figure(json.loads((Path(args.out) / n / "lockstep.json").read_text()),
+                                Path(args.out) / n)
+            if (Path(args.out) / n / "parity.json").exists():
+                rec = json.loads((Path(args.out) / n / "parity.json").read_text())
+                figure(rec, Path(args.out) / n)
+                print(summary(rec))
         return 0
     if args.seeds < 1:
         ap.error(f"--seeds: must be >= 1, got {args.seeds}")
@@ -597,6 +667,23 @@ def main(argv=None) -> int:
         reference_source(args.reference_repo)
     except (OSError, subprocess.CalledProcessError):
         ap.error(f"--reference-repo: no src/models.py in {args.reference_repo}")
+    if args.lockstep is not None:
+        if args.lockstep < 1:
+            ap.error(f"--lockstep: must be >= 1, got {args.lockstep}")
+        try:
+            import torch  # noqa: F401
+            import transformers  # noqa: F401
+        except ImportError:
+            ap.error(f"--lockstep: {sys.executable} lacks torch and transformers; run the script "
+                     "with an interpreter that has them and icl_ood")
+        args.argv = argv
+        for n in names:
+            rec = run_lockstep(args, n)
+            out = Path(args.out) / n
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "lockstep.json").write_text(json.dumps(rec, indent=1) + "\n")
+            lockstep_figure(rec, out)
+        return 0
     py = args.reference_python or sys.executable
     if subprocess.run([py, "-c", "import torch, transformers"], capture_output=True,
                       check=False).returncode:
