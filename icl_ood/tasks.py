@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from icl_ood.config import DataConfig
 from icl_ood.data import families, prompts
 
-DATA_OVERRIDES = ("noise_std", "x_dist", "x_scale", "n_points")
+DATA_OVERRIDES = ("noise_std", "x_dist", "x_scale", "n_points", "task_pool")
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,8 @@ class Task:
     """Test prompts: one pure `family`, or `mix` = (family1, family2, a) for
     f = a * f1 + (1 - a) * f2 with f1, f2 drawn independently from their priors.
 
-    `noise_std`, `x_dist`, `x_scale`, `n_points` override the run's DataConfig (None: keep the
-    pretraining value); `priors` overrides family prior fields, e.g.
+    `noise_std`, `x_dist`, `x_scale`, `n_points`, `task_pool` override the run's DataConfig (None:
+    keep the pretraining value; task_pool=0 draws from the continuous prior a pool was drawn from); `priors` overrides family prior fields, e.g.
     (("sinusoid.freq", (2.0, 2.0)),). `y_scale` multiplies f (for linear families, the same as
     scaling w; the noise is not scaled); `x_skew` draws x ~ N(0, S) with a random eigenbasis and
     eigenvalues proportional to 1/i^2, trace d (Garg et al.'s skewed covariance; the identity
@@ -39,6 +39,7 @@ class Task:
     y_scale: float = 1.0
     x_skew: bool = False
     n_points: int | None = None
+    task_pool: int | None = None  # None: the run's; 0: the families' continuous priors
     n_prompts: int = 1280
     name: str = ""
     meta: tuple[tuple[str, Any], ...] = ()  # extra row fields, e.g. (("slope", 0.23),)
@@ -99,6 +100,8 @@ class Task:
             fam = families.get(f)
             if fam.describe is not None:
                 out.update(fam.describe(cfg.prior(f)))
+        if cfg.task_pool or self.task_pool is not None:  # a pool-trained model's tasks
+            out["task_pool"] = cfg.task_pool
         return {**out, **dict(self.meta)}
 
 

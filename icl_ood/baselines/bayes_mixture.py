@@ -23,6 +23,9 @@ def note(what: str, comps, exact: bool, nvar: float) -> str:
 
 
 def build(ctx):
+    if ctx.pretrain.task_pool:
+        raise NotApplicable(f"pretrained on a pool of {ctx.pretrain.task_pool} tasks per family: "
+                            "its Bayes predictor is dmmse (bayes_continuous: the pool's source)")
     if ctx.pretrain.dim != ctx.task.dim:
         raise NotApplicable(f"pretraining dim {ctx.pretrain.dim} != task dim {ctx.task.dim}")
     comps, exact = bayes.mixture_components(ctx.pretrain, ctx.opts)

@@ -20,7 +20,7 @@ LEGACY_FIELDS = {"sparsity": ("sparse_linear", "sparsity"), "relu_width": ("relu
 LEGACY_SECTIONS = ("linear", "relu_net", "sinusoid", "sparse_linear")
 # Fields added after results were saved, with their defaults: left out of to_dict (and so of
 # config digests and config.json) at the default, so earlier runs and results stay valid.
-ADDED_FIELDS = {"family_hint": False}
+ADDED_FIELDS = {"family_hint": False, "task_pool": 0, "task_pool_seed": 0}
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,10 @@ class DataConfig:
     # Conditional pretraining: every x token also carries the prompt's family, one-hot over
     # `families` (the model's input width becomes dim + len(families)); see evaluate.hints.
     family_hint: bool = False
+    # A finite pool (icl_ood/data/pool.py): each family's M tasks drawn once from a key of
+    # task_pool_seed, every prompt one of them; 0: the continuous prior.
+    task_pool: int = 0
+    task_pool_seed: int = 0
     # (family, prior section) for every registered family, filled with defaults; set them
     # as data.<family>.<field> (or with_prior), not here.
     priors: tuple[tuple[str, Any], ...] = ()
@@ -77,7 +81,7 @@ class DataConfig:
                f"must be true or false, got {self.family_hint!r}")
         for name in ("curriculum_dim_start", "curriculum_points_start", "curriculum_every"):
             _pos_int(getattr(self, name), f"data.{name}")
-        for name in ("curriculum_dim_inc", "curriculum_points_inc"):
+        for name in ("curriculum_dim_inc", "curriculum_points_inc", "task_pool", "task_pool_seed"):
             _pos_int(getattr(self, name), f"data.{name}", 0)
         if self.curriculum:
             _check(self.curriculum_dim_start <= self.dim, "data.curriculum_dim_start",

@@ -1,4 +1,5 @@
-"""Prompt batches: x distributions, pretraining mixtures, convex combinations, noise, curriculum.
+"""Prompt batches: x distributions, pretraining mixtures, convex combinations, noise, curriculum
+(functions from each family's prior or its finite pool: icl_ood/data/pool.py).
 
 All functions are pure and jit-able; a batch is `(xs_BxNxD, ys_BxN)`.
 Keys: callers derive one key per batch (training uses `fold_in(data_key, step)`), and every
@@ -11,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from icl_ood.config import DataConfig
-from icl_ood.data import families
+from icl_ood.data import families, pool
 
 
 def sample_xs(key: jax.Array, batch: int, n: int, cfg: DataConfig) -> jax.Array:
@@ -33,9 +34,8 @@ def sample_family(key: jax.Array, family: str, batch: int, cfg: DataConfig, n: i
     """A batch of prompts of one pure family: (xs_BxNxD, ys_BxN, params)."""
     kx, kf, kn = jax.random.split(key, 3)
     xs = sample_xs(kx, batch, n or cfg.n_points, cfg)
-    fam = families.get(family)
-    params = fam.sample(kf, batch, cfg.dim, cfg.prior(family))
-    return xs, add_noise(kn, fam.apply(params, xs), cfg), params
+    params = pool.sample(kf, family, batch, cfg)
+    return xs, add_noise(kn, families.get(family).apply(params, xs), cfg), params
 
 
 def sample_mixture(key: jax.Array, batch: int, cfg: DataConfig, active_dims=None, weights=None):
@@ -57,9 +57,8 @@ def sample_mixture(key: jax.Array, batch: int, cfg: DataConfig, active_dims=None
         family_B = jax.random.categorical(kc, logits, shape=(batch,)).astype(jnp.int32)
     ys = jnp.zeros(xs.shape[:2])
     for i, (name, kf) in enumerate(zip(cfg.families, kfs)):
-        fam = families.get(name)
-        params = fam.sample(kf, batch, cfg.dim, cfg.prior(name))
-        ys = jnp.where((family_B == i)[:, None], fam.apply(params, xs), ys)
+        params = pool.sample(kf, name, batch, cfg)
+        ys = jnp.where((family_B == i)[:, None], families.get(name).apply(params, xs), ys)
     return xs, add_noise(kn, ys, cfg), family_B
 
 
@@ -71,8 +70,7 @@ def sample_convex(key: jax.Array, batch: int, cfg: DataConfig, family1: str, fam
     kx, k1, k2, kn = jax.random.split(key, 4)
     xs = sample_xs(kx, batch, n or cfg.n_points, cfg)
     f1, f2 = families.get(family1), families.get(family2)
-    p1 = f1.sample(k1, batch, cfg.dim, cfg.prior(family1))
-    p2 = f2.sample(k2, batch, cfg.dim, cfg.prior(family2))
+    p1, p2 = pool.sample(k1, family1, batch, cfg), pool.sample(k2, family2, batch, cfg)
     ys = a * f1.apply(p1, xs) + (1.0 - a) * f2.apply(p2, xs)
     return xs, add_noise(kn, ys, cfg), (p1, p2)
 

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from icl_ood.checkpoint import CheckpointError, Checkpoints, close_all
 from icl_ood.config import Config, ConfigError
+from icl_ood.data import pool
 from icl_ood.model.transformer import count_params
 from icl_ood.reliability import GracefulStop, newest_step
 from icl_ood.train.mesh import _host, batch_sharding_for, make_mesh, make_run_mesh, run_sharding
@@ -90,6 +91,8 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
             _write_atomic(d / "config.json", c.to_json())
         if lead and newest_step(d) == 0:
             record_resolved(c, d)
+        if lead:
+            pool.prepare(c.data, d)  # a task pool is fixed in the folder (data/pool.py)
     graphdef, state, data_keys = init_runs(cfg, [c.train.seed for c, _ in runs], mesh)
     step_cfg = compiled_config(cfg)
     weights = jnp.asarray([c.data.weights for c, _ in runs], jnp.float32)

@@ -17,6 +17,7 @@ from flax import nnx
 
 from icl_ood.checkpoint import CheckpointError, Checkpoints
 from icl_ood.config import Config, ConfigError
+from icl_ood.data import pool
 from icl_ood.model.transformer import Transformer, attention_impl
 from icl_ood.reliability import newest_step
 from icl_ood.train import sinks
@@ -198,6 +199,8 @@ def load_model(run_dir: str | Path, step: int | None = None) -> tuple[Transforme
     if not (run_dir / "config.json").exists():
         raise CheckpointError(f"{run_dir}: no config.json; not a training run folder")
     cfg = Config.from_dict(json.loads((run_dir / "config.json").read_text()))
+    if cfg.data.task_pool and (run_dir / pool.FILE).exists():
+        pool.prepare(cfg.data, run_dir)  # the pool it trained on, whatever jax draws here
     init_key, _ = keys(cfg.train.seed)
     graphdef, state = init_state(cfg, init_key)
     ckpts = Checkpoints(run_dir / "ckpt", keep=cfg.train.keep_ckpts, keep_steps=log_steps(cfg.train))
