@@ -456,7 +456,8 @@ def test_dense_plus_sparse_bayes_is_exact_by_default_at_garg_scale():
     e_ls = ((ls - np.asarray(ys, np.float64)) ** 2).mean(0) / 3.0
     assert e[10] < 0.01 and e_ls[10] > 0.2, (e[10], e_ls[10])
     assert aux["weight:sparse_linear"][:, 10].mean() > 0.999
-    capped = bl.make("bayes_mixture", pre, task, ("sparse_linear",), bl.Options(max_supports=100))
+    capped = bl.make("bayes_mixture", pre, task, ("sparse_linear",), bl.Options(max_supports=100,
+                                                                    exact_supports=100))
     assert "approximate" in capped.note
 
 
@@ -499,7 +500,8 @@ def test_sparse_beyond_max_supports_is_approximate_and_close_to_exact(noise):
     def err(p):
         return ((p - y) ** 2).mean(0) / (3 + noise ** 2)
     exact = err(bl.make("bayes_mixture", pre, task, ("sparse_linear",)).predict(xs, ys)[0])
-    b = bl.make("bayes_mixture", pre, task, ("sparse_linear",), bl.Options(max_supports=120))
+    b = bl.make("bayes_mixture", pre, task, ("sparse_linear",), bl.Options(max_supports=120,
+                                                                         exact_supports=120))
     assert "approximate" in b.note
     approx = err(b.predict(xs, ys)[0])
     ls = err(predict("least_squares", xs, ys, pre, task, ("sparse_linear",))[0])
@@ -510,7 +512,7 @@ def test_sparse_beyond_max_supports_is_approximate_and_close_to_exact(noise):
         np.testing.assert_allclose(approx[3:21], exact[3:21], atol=0.03)
     # a sum with the approximate family has no Gaussian task prior: skipped with a note
     notes = []
-    got = bl.for_task(pre, pre, ("linear", "sparse_linear"), opts=bl.Options(max_supports=120),
+    got = bl.for_task(pre, pre, ("linear", "sparse_linear"), opts=bl.Options(max_supports=120, exact_supports=120),
                       notes=notes, scales=(0.5, 0.5))
     assert "task_bayes" not in {x.name for x in got}
     assert any(n.startswith("task_bayes: skipped") for n in notes), notes
@@ -555,3 +557,33 @@ def test_noiseless_bayes_is_the_noiseless_limit():
         return ((u - v) ** 2).mean(0) / 1.25
     assert msd(p[1e-8], p[1e-10]).max() < 1e-6, msd(p[1e-8], p[1e-10])
     assert msd(p[1e-4], p[1e-10])[2] > 1e-3, msd(p[1e-4], p[1e-10])
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.5])
+def test_sparse_bayes_at_d20_s4_is_full_enumeration_by_default(noise):
+    """d = 20, s = 4 (4,845 supports, beyond max_supports): the default predictor enumerates
+    every support (sparse_linear.Enumerated, in chunks) and equals an independent numpy
+    enumeration in the kernel form (y_<k ~ N(0, X_S X_S^T + nvar I) per support S)."""
+    import itertools
+    d, s, n = 20, 4, 10
+    pre = DataConfig(dim=d, n_points=n, families=("sparse_linear",), weights=(1.0,),
+                     noise_std=noise).with_prior("sparse_linear", sparsity=s)
+    xs, ys, _ = prompts.sample_family(KEY, "sparse_linear", 3, pre)
+    b = bl.make("bayes_mixture", pre, pre, ("sparse_linear",))
+    assert "exact" in b.note and "approximate" not in b.note
+    got = b.predict(xs, ys)[0]
+    x, y = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
+    nvar = noise ** 2 or bl.DEFAULT_OPTIONS.jitter
+    sup = np.array(list(itertools.combinations(range(d), s)))  # J x s
+    want = np.zeros_like(y)
+    for i in range(len(y)):
+        for k in range(n):
+            xs_J = x[i][:, sup]  # N x J x s -> per support: X_S (k x s), x_k,S
+            xk, xq = np.transpose(xs_J[:k], (1, 0, 2)), xs_J[k]  # J x k x s, J x s
+            cov = xk @ np.transpose(xk, (0, 2, 1)) + nvar * np.eye(k)
+            sol = np.linalg.solve(cov, np.broadcast_to(y[i, :k, None], (len(sup), k, 1)))[..., 0]
+            logp = -0.5 * (np.linalg.slogdet(cov)[1] + (y[i, :k] * sol).sum(-1))
+            mean = np.einsum("js,jks,jk->j", xq, xk, sol)  # x_k,S^T X_S^T cov^-1 y
+            p = np.exp(logp - logp.max())
+            want[i, k] = (p / p.sum()) @ mean
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6 if noise else 1e-5)

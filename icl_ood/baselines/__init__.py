@@ -44,11 +44,14 @@ class Options:
     # and 1e-10 give the same predictions to 1e-6, see tests/test_baselines.py).
     jitter: float = 1e-8
     freq_grid: int = 512  # quadrature nodes for a sinusoid frequency range (see sinusoid.py)
-    # sparse_linear supports enumerated exactly up to this many (C(20, 3) = 1140 at Garg et al.'s
-    # d = 20, s = 3: about 1 min per 1,280-prompt task on 2 CPU cores); beyond, approximate:
-    # per prefix, the supports inside the m best-screened coordinates (C(m, s) <= this;
-    # sparse_linear.Screened, its error against exact in tests/test_baselines.py)
+    # sparse_linear supports enumerated exactly as Gaussian components up to this many (C(20, 3)
+    # = 1140 at Garg et al.'s d = 20, s = 3: about 1 min per 1,280-prompt task on 2 CPU cores);
+    # beyond exact_supports, approximate: per prefix, the supports inside the m best-screened
+    # coordinates (C(m, s) <= this; sparse_linear.Screened, its error against exact in its doc)
     max_supports: int = 2500
+    # ... and up to this many by sparse_linear.Enumerated (exact, in chunks of supports: C(20, 4)
+    # = 4,845 takes about 2 min per 1,280 prompts on 2 cores); beyond, Screened (approximate)
+    exact_supports: int = 100_000
 
 
 DEFAULT_OPTIONS = Options()
