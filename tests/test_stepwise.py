@@ -2,6 +2,7 @@
 stepwise replicate (budget, interruption, resume), its report section and figure, and a
 committed compute folder redrawn with the numbers of its old report."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -52,7 +53,7 @@ def study(tmp_path_factory):
     from icl_ood import yardsticks as ys
     out = tmp_path_factory.mktemp("stepwise") / "compute"
     mp = pytest.MonkeyPatch()
-    mp.setitem(experiments.EXPERIMENTS, "compute", experiments.dataclasses.replace(
+    mp.setitem(experiments.EXPERIMENTS, "compute", dataclasses.replace(
         experiments.get("compute"), steps_per_octave=1))  # 10, 20, 40: fewer steps, faster
     args = {"overrides": TINY, "n_prompts": N_PROMPTS, "progress": False, "log": lambda m: None}
     with pytest.MonkeyPatch.context() as quick:  # figures: drawn by the last call only

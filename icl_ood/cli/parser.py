@@ -219,7 +219,7 @@ def _main(argv: list[str] | None = None) -> int:
 
     r = sub.add_parser("replicate", help="the main job: train, evaluate, figures, report")
     r.add_argument("--experiment", default="demo",
-                   help=f"one of {list(EXPERIMENTS)} (their docs: icl_ood/experiments.py)")
+                   help=f"one of {list(EXPERIMENTS)} (their docs: icl_ood/experiments/)")
     r.add_argument("--preset", default="demo",
                    help=f"scale, one of {sorted(presets.PRESETS)} (demo: a CPU in minutes)")
     r.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE",
