@@ -127,7 +127,7 @@ def test_yardsticks_say_which_prior_they_are_bayes_for():
 def test_the_pool_is_saved_with_the_run_and_read_back_from_it(tmp_path):
     from icl_ood.train import load_model, train
     cfg = presets.get("tiny").override(["data.task_pool=4", "data.task_pool_seed=7",
-                                        "train.steps=40"])
+                                        "data.dim=4", "data.noise_std=0.5", "train.steps=40"])
     train(cfg, tmp_path / "run", progress=False)
     saved = pool.load(tmp_path / "run")
     assert list(saved) == list(cfg.data.families)
@@ -135,6 +135,26 @@ def test_the_pool_is_saved_with_the_run_and_read_back_from_it(tmp_path):
         for k, v in pool.pool(cfg.data, fam).items():
             assert saved[fam][k].shape[0] == 4
             np.testing.assert_array_equal(saved[fam][k], v)
+    # the k sweep scores it on its pool and on the continuous prior, with both Bayes yardsticks;
+    # the task-diversity figure and report section read them
+    from icl_ood import evaluate, figures, results
+    from icl_ood.report import pool as pool_report
+    rows = evaluate.run_sweep(tmp_path / "run", "k", n_prompts=64, n_boot=50,
+                              baselines=("dmmse", "bayes_continuous")).rows
+    got = {(r["task"], r["predictor"]) for r in rows}
+    assert got == {(t, p) for t in ("linear", "linear, its pool")
+                   for p in ("model", "dmmse", "bayes_continuous")}
+
+    def at(task, pred, k):
+        return next(r["normalized"] for r in rows if (r["task"], r["predictor"], r["k"])
+                    == (task, pred, k))
+    # a pool of 4 tasks is identified from a few pairs; a fresh task is not in it
+    assert at("linear, its pool", "dmmse", 4) < 0.5 * at("linear, its pool", "bayes_continuous", 4)
+    assert at("linear", "dmmse", 8) > 2 * at("linear", "bayes_continuous", 8)
+    paths = figures.draw_run(tmp_path / "run")
+    assert any(p.name == "task_diversity.png" for p in paths)
+    table = pool_report.section(results.load_run(tmp_path / "run"))
+    assert table[0] == "## Task diversity" and any(line.startswith("| 4 |") for line in table)
     # a folder's pool wins over this jax's draws (another version may draw differently)
     other = {f"{fam}/{k}": v + 1.0 for fam, p in saved.items() for k, v in p.items()}
     np.savez(tmp_path / "run" / pool.FILE, **other)

@@ -28,6 +28,7 @@ from icl_ood.figures.curves import (
     fig_freq,
     fig_training,
 )
+from icl_ood.figures.pool import fig_task_diversity
 from icl_ood.figures.runs import SEED_BAND, default_out, load_runs
 from icl_ood.figures.selection import (
     COST_PRED,
@@ -106,7 +107,8 @@ __all__ = [
 
 
 FIGURES = (fig_error_vs_k, fig_convex, fig_freq, fig_examples, fig_selection, fig_training,
-           fig_selection_cost, fig_slope, fig_cost_along, fig_along_training, fig_along_sizes)
+           fig_selection_cost, fig_slope, fig_cost_along, fig_along_training, fig_along_sizes,
+           fig_task_diversity)
 
 
 def draw_all(out: str | Path, force: bool = False) -> list[Path]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from icl_ood import results
 from icl_ood.figures import pretrained_on
-from icl_ood.report import study
+from icl_ood.report import pool, study
 from icl_ood.report.along import along_section, incomplete_lines
 from icl_ood.report.sections import (
     NAMES,
@@ -85,6 +85,7 @@ def write(out: str | Path, force: bool = False) -> Path:
         if p not in DEFINITIONS and p in saved] + [""]
     if req.get("study"):  # `icl-ood sweep collect`: what is missing first, then the grid
         lines = study.head(data) + lines[1:] + study.section(data)
+    lines += pool.section(data)
     for run in data["runs"]:
         m = run["metrics"][-1] if run["metrics"] else {}
         total = run["config"]["train"]["steps"]
@@ -106,7 +107,7 @@ def write(out: str | Path, force: bool = False) -> Path:
             lines += selection_section(run) + [""]
         if run["rows"].get("slope"):
             lines += slope_section(run) + [""]
-        if cost := cost_section(run):
+        if not run["config"]["data"].get("task_pool") and (cost := cost_section(run)):
             lines += cost + [""]
         if along := along_section(run):
             lines += along + [""]
@@ -135,6 +136,9 @@ def write(out: str | Path, force: bool = False) -> Path:
         "along_sizes": "one column per model size: the a = 0.5 error at k = 10 and 40, the a = 0 "
                        "error at k = 40 and the mixture's distance to Bayes against training "
                        "steps, each run a line.",
+        "task_diversity": "pool size M against the error at the last step on the continuous "
+                          "prior and on the pool (dMMSE and ridge per M), and the error on the "
+                          "continuous prior along training, one line per M.",
         "7_selection_cost": "the cost of model selection per k: error minus that of the Bayes "
                             "predictor that knows the prompt's family, for the Transformer "
                             "(with a hinted model also without and with a wrong family hint) "

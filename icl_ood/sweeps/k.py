@@ -8,9 +8,9 @@ from icl_ood.tasks import Task
 def tasks(cfg, n_prompts: int, mix=None) -> list[Task]:
     if not cfg.task_pool:
         return [Task(family=f, n_prompts=n_prompts) for f in cfg.families]
-    return [t for f in cfg.families for t in (
-        Task(family=f, n_prompts=n_prompts, name=f"{f}, pool of {cfg.task_pool}"),
-        Task(family=f, n_prompts=n_prompts, task_pool=0, name=f"{f}, continuous prior"))]
+    return [t for f in cfg.families for t in (  # the second named as a pool-free run's task
+        Task(family=f, n_prompts=n_prompts, name=f"{f}, its pool"),
+        Task(family=f, n_prompts=n_prompts, task_pool=0))]
 
 
 SWEEP = register(Sweep("k", tasks, __doc__.split("\n")[0]))

@@ -1,0 +1,60 @@
+"""The task-diversity section (runs pretrained on task pools; figures.pool.pool_summary): per pool
+size M the error at the last step on the continuous prior and on the pool next to dMMSE and the
+continuous prior's Bayes predictor, where between the two it lies, and the transient (the step
+of the lowest out-of-distribution error and how far it rose after)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from icl_ood.figures.pool import by_m, pool_summary
+
+NEAR = 0.02  # dMMSE and ridge closer than this (normalized): no position between them
+
+
+def _seeds(vals: list[float]) -> str:
+    v = np.asarray(vals, float)
+    return f"{v.mean():.3f}" + (f" [{v.min():.3f}, {v.max():.3f}]" if len(v) > 1 else "")
+
+
+def section(data: dict) -> list[str]:
+    """Markdown lines ([] if no run was pretrained on a pool)."""
+    summary = pool_summary(data)
+    if not summary:
+        return []
+    groups = by_m(summary)
+    last = summary[0]["steps"][-1]
+    lines = ["## Task diversity", "",
+             "Normalized error (squared error / E[y^2]) averaged over the k = 0..K-1 positions of "
+             f"a prompt, at step {last}; the Transformer's mean over seeds [min, max]. Position: "
+             "(Transformer - ridge) / (dMMSE - ridge) out of distribution, 0 at the continuous "
+             "prior's Bayes predictor (ridge), 1 at dMMSE (where the two differ by more than "
+             f"{NEAR}). Lowest: the scored step with the lowest out-of-distribution error (per "
+             "seed) and its error; rise: the last step's error minus the lowest.", "",
+             "| M | continuous prior: Transformer | dMMSE | ridge | position | its pool: "
+             "Transformer | dMMSE | ridge | lowest at step (error) | rise |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for m in sorted(groups):
+        runs = groups[m]
+        ood = [r["ood"][last]["model"] for r in runs]
+        r0 = runs[0]
+        dm, rg = r0.get("ood_dmmse"), r0.get("ood_ridge")
+        pos = ("–" if dm is None or rg is None or abs(dm - rg) < NEAR else
+               _seeds([(v - rg) / (dm - rg) for v in ood]))
+        low = []
+        rise = []
+        for r in runs:
+            s_min = min(r["steps"], key=lambda s: r["ood"][s]["model"])
+            low.append(f"{s_min} ({r['ood'][s_min]['model']:.3f})")
+            rise.append(r["ood"][last]["model"] - r["ood"][s_min]["model"])
+        idm = [r["id"][last]["model"] for r in runs] if "id" in r0 else None
+
+        def fmt(v):
+            return "–" if v is None else f"{v:.3f}"
+        lines.append(
+            f"| {'∞' if m == math.inf else f'{m:g}'} | {_seeds(ood)} | {fmt(dm)} | {fmt(rg)} | "
+            f"{pos} | {'–' if idm is None else _seeds(idm)} | {fmt(r0.get('id_dmmse'))} | "
+            f"{fmt(r0.get('id_ridge'))} | {', '.join(low)} | {_seeds(rise)} |")
+    return lines + [""]
