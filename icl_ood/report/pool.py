@@ -27,14 +27,14 @@ def section(data: dict) -> list[str]:
     groups = by_m(summary)
     last = summary[0]["steps"][-1]
     lines = ["## Task diversity", "",
-             "Normalized error (squared error / E[y^2]) averaged over the k = 0..K-1 positions of "
+             ("Normalized error (squared error / E[y^2]) averaged over the k = 0..K-1 positions of "
              f"a prompt, at step {last}; the Transformer's mean over seeds [min, max]. Position: "
              "(Transformer - ridge) / (dMMSE - ridge) out of distribution, 0 at the continuous "
              "prior's Bayes predictor (ridge), 1 at dMMSE (where the two differ by more than "
              f"{NEAR}). Lowest: the scored step with the lowest out-of-distribution error (per "
-             "seed) and its error; rise: the last step's error minus the lowest.", "",
-             "| M | continuous prior: Transformer | dMMSE | ridge | position | its pool: "
-             "Transformer | dMMSE | ridge | lowest at step (error) | rise |",
+             "seed) and its error; rise: the last step's error minus the lowest."), "",
+             ("| M | continuous prior: Transformer | dMMSE | ridge | position | its pool: "
+             "Transformer | dMMSE | ridge | lowest at step (error) | rise |"),
              "|---|---|---|---|---|---|---|---|---|---|"]
     for m in sorted(groups):
         runs = groups[m]
