@@ -13,7 +13,9 @@ Rows also carry `excess` (the error minus that of `excess_over`, the task-prior 
 per prompt; raw and normalized, with paired intervals: on a pretraining family, the cost of model
 selection) and, for the model, `dist_bayes_mixture` and `dist_task_bayes`: the mean squared
 difference of its predictions from that yardstick's on the same prompts, divided by E[y^2] (whose
-behaviour the model has, not only how wrong it is).
+behaviour the model has, not only how wrong it is), and `gap_bayes_mixture`: its normalized error
+minus that Bayes predictor's, paired per prompt, with its interval (is the model below or above
+the Bayes predictor of its pretraining prior: report/crossing.py).
 
 A sweep evaluates a list of tasks from one key, so every task in it sees the same x draws and
 function draws (common random numbers, e.g. across the convex weight a), and writes tidy JSON
@@ -31,7 +33,6 @@ one unless forced.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import sys
 import time
@@ -39,7 +40,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from tqdm.auto import tqdm
@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 from icl_ood import baselines as bl
 from icl_ood import results, sweeps
 from icl_ood.config import Config, DataConfig
-from icl_ood.data import prompts
+from icl_ood.predict import hints, max_points, model_predict
 from icl_ood.results import read_jsonl  # noqa: F401  (ev.read_jsonl: rows run_sweep wrote)
 from icl_ood.stats import bootstrap_counts, distance, summarize
 from icl_ood.tasks import Task, draw, mean_square, skew_sqrt  # noqa: F401  (ev.Task, ev.draw)
@@ -59,63 +59,14 @@ EXCESS = {"error": "excess", "lower": "excess_lower", "upper": "excess_upper",
           "norm_upper": "norm_excess_upper"}
 DIST_FIELDS = {"normalized": "", "norm_lower": "_lower", "norm_upper": "_upper"}
 DISTANCE_TO = ("bayes_mixture", "task_bayes")  # model rows carry their distance to these
+GAP_TO = "bayes_mixture"  # ... and their normalized error minus this one's, paired per prompt
+GAP = {"normalized": f"gap_{GAP_TO}", "norm_lower": f"gap_{GAP_TO}_lower",
+       "norm_upper": f"gap_{GAP_TO}_upper"}
 ROW_FIELDS = ("run", "sweep", "step", "predictor", "task", "family", "a", "freq", "k", "error",
               "lower", "upper", "normalized", "norm_lower", "norm_upper", "normalizer",
               "normalizer_how", "excess_over", *EXCESS.values(),
               *(f"dist_{b}{sfx}" for b in DISTANCE_TO for sfx in ("", "_lower", "_upper")),
-              "n_prompts")
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _forward(graphdef, state, xs_BxNxD, ys_BxN, hint_F=None):
-    if hint_F is not None:
-        xs_BxNxD = prompts.with_hint(xs_BxNxD, jnp.broadcast_to(
-            hint_F, (xs_BxNxD.shape[0], hint_F.shape[0])))
-    return nnx.merge(graphdef, state)(xs_BxNxD, ys_BxN)
-
-
-def model_predict(model: nnx.Module, xs_BxNxD, ys_BxN, chunk: int | None = None,
-                  hint_F: np.ndarray | None = None) -> np.ndarray:
-    """preds_BxN of the model: one jitted forward per chunk of prompts (the last one padded).
-    `hint_F`: the family hint given with every prompt, for a run trained with data.family_hint.
-
-    Default chunk: 32 prompts on CPU (measured fastest on a 2-core CPU: cache-sized), else 1024.
-    """
-    chunk = chunk or (32 if jax.default_backend() == "cpu" else 1024)
-    graphdef, state = nnx.split(model)
-    hint_F = None if hint_F is None else jnp.asarray(hint_F, jnp.float32)
-    b = xs_BxNxD.shape[0]
-    out = []
-    for i in range(0, b, chunk):
-        xs, ys = xs_BxNxD[i:i + chunk], ys_BxN[i:i + chunk]
-        pad = chunk - xs.shape[0] if b > chunk else 0
-        if pad:
-            xs = jnp.pad(xs, ((0, pad), (0, 0), (0, 0)))
-            ys = jnp.pad(ys, ((0, pad), (0, 0)))
-        p = np.asarray(_forward(graphdef, state, xs, ys, hint_F), np.float64)
-        out.append(p[:p.shape[0] - pad])
-    return np.concatenate(out)
-
-
-def hints(data_cfg: DataConfig, task: Task) -> dict[str, np.ndarray | None]:
-    """The model's predictors on `task` and the family hint (one-hot over the pretraining
-    families) each gets: {"model": None} for a run trained without hints. For a hinted run,
-    "model" gets the task's family (a zero hint, i.e. none, if the task is not one of the
-    pretraining families, e.g. a mixture) and, on a pretraining family, "model_no_hint" a zero
-    hint and "model_wrong_hint" the next pretraining family's."""
-    if not data_cfg.family_hint:
-        return {"model": None}
-    eye = np.eye(len(data_cfg.families), dtype=np.float32)
-    if task.family not in data_cfg.families:
-        return {"model": eye[0] * 0}
-    i = data_cfg.families.index(task.family)
-    return {"model": eye[i], "model_no_hint": eye[0] * 0,
-            "model_wrong_hint": eye[(i + 1) % len(eye)]}
-
-
-def max_points(model: nnx.Module) -> int:
-    """The model's positional capacity in (x, y) pairs."""
-    return model.pos.num_embeddings // 2
+              *GAP.values(), "n_prompts")
 
 
 @dataclass
@@ -177,6 +128,9 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
             if n.startswith("model") for b in DISTANCE_TO if b in preds}
     ref = EXCESS_OVER if EXCESS_OVER in preds else None
     x = summarize(err - err[names.index(ref)], norm, counts) if ref else {}
+    # The model's error minus the Bayes predictor's of its pretraining prior, per prompt: where
+    # the interval lies wholly below or above 0, the model is below or above it (crossings).
+    gap = summarize(err - err[names.index(GAP_TO)], norm, counts) if GAP_TO in preds else None
     base = {"run": run, **(meta or {}), **task.describe(cfg), "normalizer": norm,
             "normalizer_how": how, "excess_over": ref}
     rows = [{**base, "predictor": n, "k": k,
@@ -185,6 +139,8 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
              **{e: float(x[f][i, k]) if ref else None for f, e in EXCESS.items()},
              **{f"dist_{b}{sfx}": float(dist[n, b][f][k]) if (n, b) in dist else None
                 for b in DISTANCE_TO for f, sfx in DIST_FIELDS.items()},
+             **{g: float(gap[f][i, k]) if gap and n.startswith("model") else None
+                for f, g in GAP.items()},
              "n_prompts": task.n_prompts}
             for i, n in enumerate(names) for k in range(ys_PxN.shape[1])]
     weight_rows = []

@@ -102,6 +102,22 @@ def test_model_and_baselines_are_scored_on_the_same_prompts():
     assert by(res.rows, "least_squares")[3]["error"] < 0.01 * m[3]["error"]
 
 
+def test_model_rows_carry_the_paired_gap_to_the_pretraining_bayes_predictor():
+    """gap_bayes_mixture = the model's normalized error minus Bayes's on the same prompts, its
+    interval from the paired bootstrap (so narrower than the two intervals' spread)."""
+    res = ev.evaluate(AveragingModel(8), LIN2, ev.Task(family="linear", n_prompts=256),
+                      ("bayes_mixture",), KEY, n_boot=200)
+    m, bayes = by(res.rows, "model"), by(res.rows, "bayes_mixture")
+    for k in range(1, 8):
+        g, lo, hi = (m[k][f] for f in ("gap_bayes_mixture", "gap_bayes_mixture_lower",
+                                       "gap_bayes_mixture_upper"))
+        assert g == pytest.approx(m[k]["normalized"] - bayes[k]["normalized"], rel=1e-9)
+        assert lo <= g <= hi
+        assert bayes[k]["gap_bayes_mixture"] is None
+    # averaging is far worse than Bayes from k = 3 on: wholly above 0
+    assert all(m[k]["gap_bayes_mixture_lower"] > 0 for k in range(3, 8))
+
+
 def test_model_predict_chunks_and_padding_match_one_call():
     from icl_ood.config import ModelConfig
     from icl_ood.model.transformer import Transformer

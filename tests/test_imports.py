@@ -41,7 +41,7 @@ LAYERS = (
     ("presets",),
     ("data", "model"),
     ("tasks", "baselines", "checkpoint", "reliability", "stats", "table"),
-    ("sweeps", "train"),
+    ("sweeps", "train", "predict"),
     ("evaluate", "benchmark"),
     ("examples", "yardsticks"),
     ("figures",),

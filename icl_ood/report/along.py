@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from icl_ood.figures.along import BAYES, along_rows, pick, report_ks
+from icl_ood.report.crossing import crossing as paired_crossing
 
 TASKS = ("a=0.5", "a=0", "w=2")
 TABLE_INTRO = ("Normalized error (squared error / the task's E[y^2]; predicting 0 scores 1) of "
@@ -65,8 +66,13 @@ def along_section(run: dict) -> list[str]:
     by_step = along_rows(run)
     if not by_step:
         return []
-    return (["Along training. " + TABLE_INTRO, ""] + table(by_step) + ["", CROSSING_INTRO, ""]
-            + [f"- {crossing(by_step, 'a=0.5', k)}" for k in report_ks(by_step)])
+    lines = []
+    for k in report_ks(by_step):
+        c = paired_crossing(by_step, "a=0.5", k)
+        lines.append(f"- {crossing(by_step, 'a=0.5', k)}" if c.kind == "no rows" else
+                     f"- a=0.5, k = {k}, by the paired 90% interval of model minus Bayes: "
+                     f"{c.describe()}.")
+    return ["Along training. " + TABLE_INTRO, ""] + table(by_step) + ["", CROSSING_INTRO, ""] + lines
 
 
 def incomplete_lines(runs: list[dict]) -> list[str]:
