@@ -110,7 +110,8 @@ def mean_square(task: Task, cfg: DataConfig, n_mc: int = 2 ** 16) -> tuple[float
     predictor and independent of the prompts being scored. Closed form (sum over families of
     scale^2 E[f^2], + noise^2) where every family declares it; else a Monte Carlo mean over
     `n_mc` functions, each at 8 points, from a fixed key of its own."""
-    x2 = cfg.x_scale ** 2 if cfg.x_dist == "gaussian" else cfg.x_scale ** 2 / 3.0
+    x2 = {"gaussian": cfg.x_scale ** 2, "uniform": cfg.x_scale ** 2 / 3.0,  # grid: mean of x_i^2
+          "grid": cfg.x_scale ** 2 * (cfg.n_points + 1) / (3.0 * max(cfg.n_points - 1, 1))}[cfg.x_dist]
     parts = []
     for f, c in zip(task.families, task.scales):
         fam = families.get(f)

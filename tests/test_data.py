@@ -103,6 +103,22 @@ def test_uniform_x_range_and_noise():
     assert abs(float(resid.std()) - 0.5) < 0.02
 
 
+def test_grid_x_is_the_evenly_spaced_grid_in_a_random_order_per_prompt():
+    from icl_ood.config import ConfigError
+    from icl_ood.tasks import Task, mean_square
+    cfg = DataConfig(dim=1, n_points=81, families=("linear",), weights=(1.0,), x_dist="grid",
+                     x_scale=1.0)
+    xs = np.asarray(prompts.sample_xs(jax.random.key(0), 64, 81, cfg))[..., 0]
+    grid = np.linspace(-1.0, 1.0, 81)
+    np.testing.assert_allclose(np.sort(xs, axis=1), np.broadcast_to(grid, xs.shape), atol=1e-6)
+    assert len({tuple(row) for row in xs.round(6)}) == 64  # each prompt its own order
+    assert not np.allclose(xs[:, 0], xs[0, 0])
+    # E[y^2] of a line on the grid: the grid's mean square, exactly
+    assert mean_square(Task(family="linear"), cfg)[0] == pytest.approx((grid ** 2).mean())
+    with pytest.raises(ConfigError, match="grid"):
+        DataConfig(dim=2, x_dist="grid")
+
+
 def test_mixture_proportions():
     cfg = cfg_for(dim=1, families=("linear", "sinusoid", "relu_net"), weights=(0.2, 0.5, 0.3))
     _, _, fam_B = prompts.sample_mixture(KEY, 20000, cfg)

@@ -36,7 +36,10 @@ class DataConfig:
     n_points: int = 41  # (x, y) pairs per training prompt
     families: tuple[str, ...] = ("linear", "sinusoid")  # pretraining mixture components
     weights: tuple[float, ...] = (0.5, 0.5)  # each prompt's family ~ Categorical(weights)
-    x_dist: str = "gaussian"  # "gaussian": N(0, x_scale^2 I); "uniform": U[-x_scale, x_scale]^d
+    # "gaussian": N(0, x_scale^2 I); "uniform": U[-x_scale, x_scale]^d; "grid" (d = 1): the
+    # n_points evenly spaced points of [-x_scale, x_scale], ends included, in a random order per
+    # prompt (Mueller et al.'s test inputs; at k = n_points - 1 the pairs are the grid less one)
+    x_dist: str = "gaussian"
     x_scale: float = 1.0
     noise_std: float = 0.0  # Gaussian label noise sigma added to every y
     curriculum: bool = False  # Garg et al.'s curriculum over dims and points
@@ -73,8 +76,10 @@ class DataConfig:
                f"must be non-negative, got {self.weights}")
         _check(abs(sum(self.weights) - 1.0) < 1e-6, "data.weights",
                f"must sum to 1, got {self.weights} (sum {sum(self.weights):.6g})")
-        _check(self.x_dist in ("gaussian", "uniform"), "data.x_dist",
-               f"must be 'gaussian' or 'uniform', got {self.x_dist!r}")
+        _check(self.x_dist in ("gaussian", "uniform", "grid"), "data.x_dist",
+               f"must be 'gaussian', 'uniform' or 'grid', got {self.x_dist!r}")
+        _check(self.x_dist != "grid" or self.dim == 1, "data.x_dist",
+               f"'grid' needs data.dim = 1, got {self.dim}")
         _check(self.x_scale > 0, "data.x_scale", f"must be > 0, got {self.x_scale}")
         _check(self.noise_std >= 0, "data.noise_std", f"must be >= 0, got {self.noise_std}")
         _check(isinstance(self.family_hint, bool), "data.family_hint",

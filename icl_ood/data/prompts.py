@@ -16,10 +16,14 @@ from icl_ood.data import families, pool
 
 
 def sample_xs(key: jax.Array, batch: int, n: int, cfg: DataConfig) -> jax.Array:
-    """Inputs xs_BxNxD from N(0, x_scale^2 I) or U[-x_scale, x_scale]^d."""
+    """Inputs xs_BxNxD from N(0, x_scale^2 I), U[-x_scale, x_scale]^d, or the n-point grid
+    of [-x_scale, x_scale] in a random order per prompt (d = 1)."""
     shape = (batch, n, cfg.dim)
     if cfg.x_dist == "gaussian":
         return cfg.x_scale * jax.random.normal(key, shape)
+    if cfg.x_dist == "grid":
+        order_BxN = jnp.argsort(jax.random.uniform(key, (batch, n)), axis=-1)
+        return jnp.linspace(-cfg.x_scale, cfg.x_scale, n)[order_BxN][..., None]
     return jax.random.uniform(key, shape, minval=-cfg.x_scale, maxval=cfg.x_scale)
 
 
