@@ -32,3 +32,31 @@ def distance(preds_a_PxN, preds_b_PxN, norm: float, counts_SxP: np.ndarray) -> d
     diff2_1xPxK = np.square(np.asarray(preds_a_PxN, np.float64) - preds_b_PxN)[None]
     s = summarize(diff2_1xPxK, norm, counts_SxP)
     return {f: s[f][0] for f in STAT_FIELDS}
+
+
+def simplex_weights(target_P: np.ndarray, basis_PxM: np.ndarray,
+                    weights_P: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """(w_M, residual): the convex combination of the basis columns closest to the target in
+    (weighted) mean square, w >= 0 and sum(w) = 1, solved exactly by trying every support (the
+    equality-constrained least squares on each subset of columns, its KKT solution kept when
+    feasible; M is a handful of yardsticks), and the mean squared residual it leaves."""
+    b = np.asarray(basis_PxM, np.float64)
+    t = np.asarray(target_P, np.float64)
+    wts = np.ones(len(t)) if weights_P is None else np.asarray(weights_P, np.float64)
+    m = b.shape[1]
+    best, best_res = None, np.inf
+    for mask in range(1, 2 ** m):
+        cols = [j for j in range(m) if mask >> j & 1]
+        a = b[:, cols]
+        # minimize sum wts (t - a v)^2 s.t. 1.v = 1: KKT [[2 A'WA, 1], [1', 0]] [v, mu] = [2 A'Wt, 1]
+        g = a.T @ (a * wts[:, None])
+        kkt = np.block([[2 * g, np.ones((len(cols), 1))], [np.ones((1, len(cols))), np.zeros((1, 1))]])
+        rhs = np.concatenate([2 * a.T @ (wts * t), [1.0]])
+        v = np.linalg.lstsq(kkt, rhs, rcond=None)[0][:len(cols)]
+        if (v < -1e-12).any():
+            continue
+        res = float((wts * (t - a @ v) ** 2).sum() / wts.sum())
+        if res < best_res - 1e-15:
+            best, best_res = np.zeros(m), res
+            best[cols] = np.clip(v, 0.0, None)
+    return best, best_res
