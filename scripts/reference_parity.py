@@ -139,20 +139,10 @@ def reference_train(spec: dict) -> dict:
                                           n_embd=spec["d_model"], n_layer=spec["n_layers"],
                                           n_head=spec["n_heads"])
     init = init_stats_torch(model)
-    opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
-    steps = spec["steps"]
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_factor(spec, i))
+    opt = torch_optimizer(model, spec)
     log, window, t0 = [], [], time.perf_counter()
-    for i in range(steps):
-        xs, ys = reference_batch(spec)
-        loss = ((model(xs, ys) - ys) ** 2).mean()  # tasks.mean_squared_error
-        opt.zero_grad()
-        loss.backward()
-        if spec["grad_clip"]:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), spec["grad_clip"])
-        opt.step()
-        sched.step()
-        window.append(loss.item())
+    for i in range(spec["steps"]):
+        window.append(torch_step(model, *opt, *reference_batch(spec), spec["grad_clip"]))
         if (i + 1) % spec["log_every"] == 0:
             log.append({"step": i + 1, "loss": float(np.mean(window)),
                         "wall_s": time.perf_counter() - t0})
@@ -209,28 +199,16 @@ def lockstep(cfg, spec: dict, steps: int) -> list[dict]:
         updates, opt_state = tx.update(g, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
-    def torch_step(model, opt, sched, xs, ys):
-        loss = ((model(xs, ys) - ys) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        if spec["grad_clip"]:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), spec["grad_clip"])
-        opt.step()
-        sched.step()
-        return loss.item()
-
     def flat(ps) -> np.ndarray:
         return np.concatenate([np.asarray(p, np.float64).ravel() for p in ps])
 
-    opts = []
-    for m in (ref, control):
-        o = torch.optim.Adam(m.parameters(), lr=spec["lr"])
-        opts.append((o, torch.optim.lr_scheduler.LambdaLR(o, lambda i: lr_factor(spec, i))))
+    opts = [torch_optimizer(m, spec) for m in (ref, control)]
     out = []
     for i in range(steps):
         xs, ys = reference_batch(spec)
-        row = {"step": i + 1, "reference": torch_step(ref, *opts[0], xs, ys),
-               "control": torch_step(control, *opts[1], xs.double(), ys.double())}
+        clip = spec["grad_clip"]
+        row = {"step": i + 1, "reference": torch_step(ref, *opts[0], xs, ys, clip),
+               "control": torch_step(control, *opts[1], xs.double(), ys.double(), clip)}
         params, opt_state, ours = step(params, opt_state, xs.numpy(), ys.numpy())
         row["ours"] = float(ours)
         mine = flat(jax.tree.leaves(to_ours(ref, params)))
@@ -290,6 +268,27 @@ def lockstep_figure(rec: dict, out: Path) -> None:
     for ext in ("png", "pdf"):
         fig.savefig(out / f"lockstep.{ext}", dpi=130)
     plt.close(fig)
+
+
+def torch_optimizer(model, spec: dict) -> tuple:
+    """(Adam, its LambdaLR schedule) of a reference model: the setting's rate and schedule."""
+    import torch
+    opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_factor(spec, i))
+
+
+def torch_step(model, opt, sched, xs, ys, grad_clip: float) -> float:
+    """One step of Garg et al.'s loop (mean squared error over batch and positions, their
+    tasks.mean_squared_error), with the setting's clipping and schedule; returns the loss."""
+    import torch
+    loss = ((model(xs, ys) - ys) ** 2).mean()
+    opt.zero_grad()
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    sched.step()
+    return loss.item()
 
 
 def lr_factor(spec: dict, i: int) -> float:
