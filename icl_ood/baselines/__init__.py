@@ -20,9 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from icl_ood import families
 from icl_ood.config import DataConfig
-from icl_ood.data import families
-from icl_ood.data.families import NotApplicable
+from icl_ood.families import NotApplicable
 from icl_ood.registry import Registry
 
 
