@@ -54,6 +54,19 @@ def _summary(doc: str | None) -> str:
     return " ".join((doc or "").strip().split("\n\n")[0].split())
 
 
+def changed_data(exp: dict) -> list[str]:
+    """The report's first lines when the preset or overrides train on other data than the
+    experiment defines (experiment.json's data_changes: {field: [here, defined]})."""
+    ch = exp.get("data_changes") or {}
+    if not ch:
+        return []
+    return [("**Other data than the experiment defines** (its definition at the demo preset; "
+             "this request's preset and overrides change it): " + "; ".join(
+                 f"data.{k} {json.dumps(v[0])} (defined: {json.dumps(v[1])})"
+                 for k, v in ch.items()) + ". Every number below, yardsticks included, is for "
+             "these data."), ""]
+
+
 def write(out: str | Path, force: bool = False) -> Path:
     """Writes out/report.md from the saved results, experiment.json and provenance.json, then
     report.manifest.json. ResultsError (nothing written) if results are missing or incomplete,
@@ -67,7 +80,7 @@ def write(out: str | Path, force: bool = False) -> Path:
     prov = results.read_json(out / "provenance.json", {})
     commits = sorted({c for r in data["runs"] for c in r["commits"]})
     lines = [f"# icl-ood replicate: experiment `{exp['name']}`, preset `{req['preset']}`", "",
-             *incomplete_lines(data["runs"]), _summary(exp["doc"]), "",
+             *incomplete_lines(data["runs"]), *changed_data(exp), _summary(exp["doc"]), "",
              (f"Command: `{prov.get('command', '?')}` · commit {prov.get('commit', '?')} · "
               f"results computed at commit {', '.join(commits)} · "
              f"device {_machine(prov)} · seeds "
