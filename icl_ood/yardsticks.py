@@ -27,7 +27,7 @@ import numpy as np
 
 from icl_ood import baselines as bl
 from icl_ood import evaluate as ev
-from icl_ood import results
+from icl_ood import results, sweeps
 from icl_ood.config import Config, DataConfig
 
 
@@ -195,7 +195,7 @@ def score(run_dir: str | Path, sweep: str, model_and_cfg, *, n_prompts: int = 12
         path, "evaluate", step_inputs(cfg, sweep, options, step, checksum or
                                       ev.model_checksum(model)),
         [path, rows_p, weights_p], rank=[step, n_prompts],
-        info={"predictors": bl.describe(names),
+        info={"predictors": bl.describe(names), "sweep": sweeps.info(sweep),
               "yardsticks": {"rows": rows_p.name, "weights": weights_p.name}})
     seconds = {"yardsticks": t1 - t0, "model": time.perf_counter() - t1,
                "total": time.perf_counter() - t0}
