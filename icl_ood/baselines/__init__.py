@@ -72,7 +72,10 @@ class Context(NamedTuple):
 @dataclass(frozen=True)
 class Spec:
     """A registered baseline: `build(ctx) -> (fn, note)`; fn(xs64, ys64) -> (preds_BxN, aux)
-    with aux a dict of BxN arrays; `style` = (color, line style, width) for figures."""
+    with aux a dict of BxN arrays. What it is called (`label`: figure legends and report
+    tables), how it is drawn (`style` = (color, line style, width)) and what it is (`doc`: its
+    first sentence defines it in report.md) are saved with every evaluation (`describe`): the
+    one place figures and the report read them from."""
 
     name: str
     build: Callable = field(repr=False)
