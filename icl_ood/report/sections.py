@@ -203,8 +203,8 @@ def slope_section(run) -> list[str]:
                             for p in ("model", "bayes_mixture", "task_bayes")])
     expr = next((r.get("function") for r in rows), "")
     head = (f"Test functions {expr.split('+')[0]} + m x (a sum of the two pretraining families; "
-            "normalized error, divided by the task's E[y^2]; Bayes (task prior) is the function "
-            "itself, so its error is the label noise):")
+            f"normalized error, divided by the task's E[y^2]; \"{name('task_bayes')}\" is "
+            "the function itself, so its error is the label noise):")
     return [head, ""] + \
         _table(["m", "k"] + [f"P({f}), Bayes" for f in fams]
                + [name(p) for p in ("model", "bayes_mixture", "task_bayes")], lines)
@@ -228,8 +228,8 @@ def cost_section(run) -> list[str]:
                     _ci(by.get((fam, p, k)), "norm_excess", "norm_excess_lower",
                         "norm_excess_upper", _g) for k in ks])
     head = ("Cost of model selection (normalized error minus that of the Bayes predictor that "
-            "knows the prompt's family, paired on the same prompts [90% interval]; Bayes "
-            "(pretraining prior) is what ideal model selection pays):")
+            "knows the prompt's family, paired on the same prompts [90% interval]; "
+            f"\"{name('bayes_mixture')}\" is what ideal model selection pays):")
     return [head, ""] + \
         _table(["task", "predictor"] + [f"k = {k}" for k in ks], lines)
 
