@@ -114,12 +114,11 @@ def test_unknown_field_or_bad_value_is_a_config_error():
 
 
 def test_a_preset_that_changes_an_experiments_data_is_named_in_the_reports_first_lines():
-    from icl_ood.replicate import data_changes
     from icl_ood.report import changed_data
     exp = experiments.get("compute")
     run = exp.runs[0]
-    assert data_changes(exp, {run.name: exp.config("demo", run)}) == {}
-    ch = data_changes(exp, {run.name: exp.config("tiny", run)})
+    assert exp.data_changes(exp.config("demo", run)) == {}
+    ch = exp.data_changes(exp.config("tiny", run))
     assert ch["x_dist"] == ["gaussian", "uniform"] and ch["n_points"] == [11, 41], ch
     lines = changed_data({"data_changes": ch})
     assert lines[0].startswith("**Other data than the experiment defines**")

@@ -174,4 +174,4 @@ def has_tag(task_families, tag: str) -> bool:
 
 
 __all__ = ["DEFAULT_OPTIONS", "Baseline", "Context", "NotApplicable", "Options", "Spec",
-           "defaults", "for_task", "label", "make", "names", "register", "specs"]
+           "defaults", "describe", "for_task", "make", "names", "register", "specs"]

@@ -98,16 +98,6 @@ def describe(exp: Experiment, cfgs: dict[str, Config], n_prompts: int) -> dict:
             "runs": runs}
 
 
-def data_changes(exp: Experiment, cfgs: dict[str, Config]) -> dict:
-    """{field: [value here, value in the experiment's definition]} of the data fields where this
-    request (its preset and overrides) trains on other data than the experiment defines at its
-    demo scale (e.g. `--preset tiny`: Gaussian x, 11 points), for the report's first lines."""
-    run = exp.runs[0]
-    here, ref = cfgs[run.name].data.to_dict(), exp.config("demo", run).data.to_dict()
-    return {k: [here.get(k), ref.get(k)] for k in sorted(set(here) | set(ref))
-            if here.get(k) != ref.get(k)}
-
-
 def _train_manifest(run_dir: Path, cfg: Config, step: int, checksum: str) -> None:
     """runs/<run>/config.manifest.json, the training stage's manifest: the config trained, the
     final step and a checksum of its parameters (written when it changes; the checkpoints
@@ -153,9 +143,9 @@ def replicate(experiment: str = "demo", preset: str = "demo", out: str | Path | 
     for name, cfg in cfgs.items():
         check_run_dir(cfg, out / "runs" / name)
     out.mkdir(parents=True, exist_ok=True)
+    changes = exp.data_changes(cfgs[exp.runs[0].name])
     results.write_json(out / "experiment.json", {**request, **describe(exp, cfgs, n_prompts),
-                                                 "data_changes": data_changes(exp, cfgs)},
-                       indent=2)
+                                                 "data_changes": changes}, indent=2)
     prov_path = out / "provenance.json"
     prov = results.read_json(prov_path, {"stages": {}})
     t_start = time.perf_counter()

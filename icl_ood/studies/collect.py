@@ -59,13 +59,11 @@ def collect(out: str | Path, partial: bool = False, log=print) -> Path:
 
 
 def _data_changes(request: dict, cfgs: dict) -> dict:
-    """replicate.data_changes of the study's first run against the experiment's definition,
+    """Experiment.data_changes of the study's first run against the experiment's definition,
     less the data fields the grid varies on purpose."""
     from icl_ood.experiments import get
-    from icl_ood.replicate import data_changes
-    exp = get(request["experiment"])
     varied = {k.split(".")[1] for k in request["grid"] if k.startswith("data.")}
-    changes = data_changes(exp, {exp.runs[0].name: next(iter(cfgs.values()))})
+    changes = get(request["experiment"]).data_changes(next(iter(cfgs.values())))
     return {k: v for k, v in changes.items() if k not in varied}
 
 
