@@ -182,3 +182,11 @@ def test_building_a_config_imports_no_jax():
             "if m == 'jax' or m.startswith(('jax.', 'flax', 'optax'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_readme_stays_short():
+    """README.md: what it is, the two commands, findings with links, usage (at most 250 lines;
+    each study's numbers live in its report.md, indexed in figures/README.md)."""
+    readme = (PKG.parent / "README.md").read_text().splitlines()
+    assert len(readme) <= 250, len(readme)
+    assert "python -m pytest -q" in "\n".join(readme[:8])
