@@ -29,6 +29,7 @@ from icl_ood import baselines as bl
 from icl_ood import evaluate as ev
 from icl_ood import results, sweeps
 from icl_ood.config import Config, DataConfig
+from icl_ood.data import pool
 
 
 def _base(options: dict) -> dict:
@@ -106,6 +107,8 @@ def ensure(run_dir: str | Path, cfg: Config, sweep: str, options: dict, *,
     CPU if the default device fails, e.g. without float64): (per task {xs, ys, preds, aux},
     notes)."""
     rows_p, weights_p, preds_p = paths(run_dir, sweep, options)
+    if cfg.data.task_pool and (Path(run_dir) / pool.FILE).exists():
+        pool.prepare(cfg.data, run_dir)  # the run's own pool, whatever jax draws here
     want = inputs(cfg.data, sweep, options)
     if results.matches(rows_p, want):
         return _read(preds_p), results.read_manifest(rows_p).get("notes", [])
