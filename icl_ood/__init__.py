@@ -2,7 +2,7 @@
 
 Flow: data (families, prompts) -> model -> train -> evaluate (tasks, sweeps, baselines) ->
 results -> figures / report -> experiments -> replicate -> cli. Families, baselines and
-sweeps are plug-ins found by name (icl_ood/data/families/, icl_ood/baselines/, icl_ood/sweeps/).
+sweeps are plug-ins found by name (icl_ood/families/, icl_ood/baselines/, icl_ood/sweeps/).
 
 Array names carry their shape (`xs_BxNxD`), one meaning per letter:
   B  prompts in a batch                     N  (x, y) points per prompt; k = 0..N-1 positions

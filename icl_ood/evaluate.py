@@ -15,16 +15,18 @@ selection) and, for the model, `dist_bayes_mixture` and `dist_task_bayes`: the m
 difference of its predictions from that yardstick's on the same prompts, divided by E[y^2] (whose
 behaviour the model has, not only how wrong it is), and `gap_bayes_mixture`: its normalized error
 minus that Bayes predictor's, paired per prompt, with its interval (is the model below or above
-the Bayes predictor of its pretraining prior: report/crossing.py).
+the Bayes predictor of its pretraining prior: report/crossing.py), and `mix_<yardstick>` /
+`mix_residual`: per k the closest convex combination of the yardsticks MIX_OF present that
+expresses its predictions (what the model turns into) and the residual it leaves.
 
 A sweep evaluates a list of tasks from one key, so every task in it sees the same x draws and
 function draws (common random numbers, e.g. across the convex weight a), and writes tidy JSON
 lines to run_dir/eval/<sweep>.jsonl plus the Bayes posterior family weights per k to
 run_dir/eval/<sweep>_bayes_weights.jsonl, with a manifest (icl_ood.results) of what they were
 computed from: the run's config, the checkpoint step and a checksum of the evaluated parameters,
-and the evaluation options, and what each predictor is (label, line style, definition:
-baselines.describe). Options other than the defaults (1280 prompts per task, seed 0,
-every applicable baseline, the run's first two families as the convex mix, 1000 bootstrap
+and the evaluation options, what each predictor is (label, line style, definition:
+baselines.describe) and what the sweep is (sweeps.info: its axis and doc). Options other than
+the defaults (1280 prompts per task, seed 0, every applicable baseline, the run's first two families as the convex mix, 1000 bootstrap
 resamples) put a key in the file names, e.g. eval/k.n64.jsonl, so an evaluation with other
 options never replaces another; results of an older checkpoint never replace those of a newer
 one unless forced.
@@ -49,10 +51,10 @@ from icl_ood import results, sweeps
 from icl_ood.config import Config, DataConfig
 from icl_ood.predict import hints, max_points, model_predict
 from icl_ood.results import read_jsonl  # noqa: F401  (ev.read_jsonl: rows run_sweep wrote)
-from icl_ood.stats import bootstrap_counts, distance, summarize
+from icl_ood.stats import bootstrap_counts, distance, simplex_weights, summarize
 from icl_ood.tasks import Task, draw, mean_square, skew_sqrt  # noqa: F401  (ev.Task, ev.draw)
 
-EVAL_FORMAT = 5  # bump when a change alters saved evaluation results (manifests compare it)
+EVAL_FORMAT = 6  # bump when a change alters saved evaluation results (manifests compare it)
 EXCESS_OVER = "task_bayes"  # the excess error is measured over this predictor, paired
 EXCESS = {"error": "excess", "lower": "excess_lower", "upper": "excess_upper",
           "normalized": "norm_excess", "norm_lower": "norm_excess_lower",
@@ -62,11 +64,15 @@ DISTANCE_TO = ("bayes_mixture", "task_bayes")  # model rows carry their distance
 GAP_TO = "bayes_mixture"  # ... and their normalized error minus this one's, paired per prompt
 GAP = {"normalized": f"gap_{GAP_TO}", "norm_lower": f"gap_{GAP_TO}_lower",
        "norm_upper": f"gap_{GAP_TO}_upper"}
+# What the model turns into: its predictions as the closest convex combination of these
+# (stats.simplex_weights per k, on the same prompts), and the residual it leaves (/ E[y^2])
+MIX_OF = ("bayes_mixture", "task_bayes", "least_squares", "sin_ls_known")
+MIX = tuple(f"mix_{b}" for b in MIX_OF) + ("mix_residual",)
 ROW_FIELDS = ("run", "sweep", "step", "predictor", "task", "family", "a", "freq", "k", "error",
               "lower", "upper", "normalized", "norm_lower", "norm_upper", "normalizer",
               "normalizer_how", "excess_over", *EXCESS.values(),
               *(f"dist_{b}{sfx}" for b in DISTANCE_TO for sfx in ("", "_lower", "_upper")),
-              *GAP.values(), "n_prompts")
+              *GAP.values(), *MIX, "n_prompts")
 
 
 @dataclass
@@ -131,6 +137,7 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
     # The model's error minus the Bayes predictor's of its pretraining prior, per prompt: where
     # the interval lies wholly below or above 0, the model is below or above it (crossings).
     gap = summarize(err - err[names.index(GAP_TO)], norm, counts) if GAP_TO in preds else None
+    mix = {n: mixture(preds[n], preds, norm) for n in names if n.startswith("model")}
     base = {"run": run, **(meta or {}), **task.describe(cfg), "normalizer": norm,
             "normalizer_how": how, "excess_over": ref}
     rows = [{**base, "predictor": n, "k": k,
@@ -141,6 +148,7 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
                 for b in DISTANCE_TO for f, sfx in DIST_FIELDS.items()},
              **{g: float(gap[f][i, k]) if gap and n.startswith("model") else None
                 for f, g in GAP.items()},
+             **{m: mix[n][m][k] if n in mix and m in mix[n] else None for m in MIX},
              "n_prompts": task.n_prompts}
             for i, n in enumerate(names) for k in range(ys_PxN.shape[1])]
     weight_rows = []
@@ -153,6 +161,21 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
     kept = (preds, ys_PxN) if keep_preds else ({}, None)
     return EvalResult(rows, weight_rows, seconds, [f"{task.label}: {n}" for n in notes], None,
                       *kept)
+
+
+def mixture(model_PxN, preds: dict, norm: float) -> dict[str, list[float]]:
+    """{mix_<yardstick>: weight per k, mix_residual: mean squared residual / norm per k} of the
+    closest convex combination of the MIX_OF yardsticks present ({} if fewer than two)."""
+    names = [b for b in MIX_OF if b in preds]
+    if len(names) < 2:
+        return {}
+    out: dict[str, list[float]] = {f"mix_{b}": [] for b in names} | {"mix_residual": []}
+    for k in range(model_PxN.shape[1]):
+        w, res = simplex_weights(model_PxN[:, k], np.stack([preds[b][:, k] for b in names], 1))
+        for b, v in zip(names, w):
+            out[f"mix_{b}"].append(float(v))
+        out["mix_residual"].append(res / norm)
+    return out
 
 
 # ------------------------------------------------------------------------------------ sweeps
@@ -252,5 +275,6 @@ def run_sweep(run_dir: str | Path, sweep: str, *, n_prompts: int = 1280, seed: i
     inputs = result_inputs(cfg, step, checksum or model_checksum(model), sweep, options)
     results.write_manifest(rows_path, "evaluate", inputs, [rows_path, weights_path],
                            rank=[step, n_prompts], info={"predictors": bl.describe(
-                               dict.fromkeys(r["predictor"] for r in rows))})
+                               dict.fromkeys(r["predictor"] for r in rows)),
+                               "sweep": sweeps.info(sweep)})
     return EvalResult(rows, wrows, seconds, notes, rows_path)

@@ -2,13 +2,16 @@
 
 - `GracefulStop`: while active, the first SIGINT (Ctrl-C) or SIGTERM (what Colab, SLURM and
   container runtimes send before killing) only sets a flag; the training loop checks it at the
-  next chunk boundary, writes a checkpoint and returns. A second signal aborts at once
-  (KeyboardInterrupt / SystemExit) and the last complete checkpoint still stands.
+  next chunk boundary, writes a checkpoint and returns. A second signal aborts at once, even
+  while the main thread waits in a long XLA call (a watcher thread sees every signal through
+  signal.set_wakeup_fd and ends the process, status 128 + signal), and the last complete
+  checkpoint still stands.
 - `move_aside`: renames a folder to a fresh `<name>.old-<timestamp>` sibling (never deletes).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -30,6 +33,8 @@ class GracefulStop:
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
         self.signum: int | None = None
         self._previous: dict[int, object] = {}
+        self._pipe: tuple[int, int] | None = None
+        self._old_fd = -1
 
     @property
     def requested(self) -> bool:
@@ -40,25 +45,56 @@ class GracefulStop:
         return None if self.signum is None else signal.Signals(self.signum).name
 
     def _handle(self, signum, frame) -> None:
-        if self.signum is not None:  # second signal: stop now
+        if self.signum is not None:  # second signal (if the watcher did not end the process)
             if signum == signal.SIGINT:
                 raise KeyboardInterrupt
             raise SystemExit(128 + signum)
         self.signum = signum
-        print(f"\nicl-ood: {signal.Signals(signum).name} received: saving a checkpoint at the "
-              "end of the current chunk, then stopping (send it again to abort without saving)",
-              file=sys.stderr, flush=True)
+
+    def _watch(self, read_fd: int, old_fd: int) -> None:
+        """Sees each signal as it arrives (the byte the C-level handler writes): tells the user
+        at the first and ends the process at the second, whatever the main thread is doing."""
+        seen = 0
+        while data := os.read(read_fd, 64):
+            if old_fd >= 0:  # whoever watched before (e.g. an event loop) still hears them
+                try:
+                    os.write(old_fd, data)
+                except OSError:
+                    pass
+            for signum in (b for b in data if b in SIGNALS):
+                seen += 1
+                name = signal.Signals(signum).name
+                if seen == 1:
+                    print(f"\nicl-ood: {name} received: saving a checkpoint at the end of the "
+                          "current chunk, then stopping (send it again to abort without saving)",
+                          file=sys.stderr, flush=True)
+                else:
+                    print(f"\nicl-ood: {name} again: stopping now without saving (the last "
+                          "complete checkpoint is where a rerun resumes)", file=sys.stderr,
+                          flush=True)
+                    os._exit(128 + signum)
+        os.close(read_fd)
 
     def __enter__(self) -> Self:
         if self.enabled:
             for s in SIGNALS:
                 self._previous[s] = signal.signal(s, self._handle)
+            r, w = os.pipe()
+            os.set_blocking(w, False)
+            self._old_fd = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+            self._pipe = (r, w)
+            threading.Thread(target=self._watch, args=(r, self._old_fd), daemon=True,
+                             name="icl-ood-signals").start()
         return self
 
     def __exit__(self, *exc) -> None:
         for s, h in self._previous.items():
             signal.signal(s, h)
         self._previous.clear()
+        if self._pipe is not None:
+            signal.set_wakeup_fd(self._old_fd)
+            os.close(self._pipe[1])  # the watcher reads the end of its pipe and returns
+            self._pipe = None
 
 
 def move_aside(path: str | Path) -> Path | None:

@@ -11,8 +11,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from icl_ood import families
 from icl_ood.config import DataConfig
-from icl_ood.data import families, prompts
+from icl_ood.data import prompts
 
 DATA_OVERRIDES = ("noise_std", "x_dist", "x_scale", "n_points", "task_pool")
 

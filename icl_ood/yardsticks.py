@@ -27,8 +27,9 @@ import numpy as np
 
 from icl_ood import baselines as bl
 from icl_ood import evaluate as ev
-from icl_ood import results
+from icl_ood import results, sweeps
 from icl_ood.config import Config, DataConfig
+from icl_ood.data import pool
 
 
 def _base(options: dict) -> dict:
@@ -106,6 +107,8 @@ def ensure(run_dir: str | Path, cfg: Config, sweep: str, options: dict, *,
     CPU if the default device fails, e.g. without float64): (per task {xs, ys, preds, aux},
     notes)."""
     rows_p, weights_p, preds_p = paths(run_dir, sweep, options)
+    if cfg.data.task_pool and (Path(run_dir) / pool.FILE).exists():
+        pool.prepare(cfg.data, run_dir)  # the run's own pool, whatever jax draws here
     want = inputs(cfg.data, sweep, options)
     if results.matches(rows_p, want):
         return _read(preds_p), results.read_manifest(rows_p).get("notes", [])
@@ -195,7 +198,7 @@ def score(run_dir: str | Path, sweep: str, model_and_cfg, *, n_prompts: int = 12
         path, "evaluate", step_inputs(cfg, sweep, options, step, checksum or
                                       ev.model_checksum(model)),
         [path, rows_p, weights_p], rank=[step, n_prompts],
-        info={"predictors": bl.describe(names),
+        info={"predictors": bl.describe(names), "sweep": sweeps.info(sweep),
               "yardsticks": {"rows": rows_p.name, "weights": weights_p.name}})
     seconds = {"yardsticks": t1 - t0, "model": time.perf_counter() - t1,
                "total": time.perf_counter() - t0}

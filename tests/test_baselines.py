@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from icl_ood import baselines as bl
+from icl_ood import families
 from icl_ood.baselines import bayes, prefix
 from icl_ood.config import DataConfig
-from icl_ood.data import families, prompts
-from icl_ood.data.families.linear import x_features
-from icl_ood.data.families.relu_net import arccos1_kernel
+from icl_ood.data import prompts
+from icl_ood.families.linear import x_features
+from icl_ood.families.relu_net import arccos1_kernel
 from icl_ood.presets import LINEAR_SINE_1D
 
 KEY = jax.random.key(0)
@@ -467,7 +468,7 @@ def test_screened_sparse_with_every_coordinate_is_exact_enumeration():
     exact enumeration's (noise 0.5: to 1e-9)."""
     import itertools
 
-    from icl_ood.data.families.sparse_linear import Screened
+    from icl_ood.families.sparse_linear import Screened
     d = 8
     task = DataConfig(dim=d, families=("sparse_linear",), weights=(1.0,), noise_std=0.5)
     xs, ys, _ = prompts.sample_family(KEY, "sparse_linear", 16, task)

@@ -7,8 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from icl_ood import families
 from icl_ood.config import LEGACY_FIELDS, DataConfig
-from icl_ood.data import families, prompts
+from icl_ood.data import prompts
 
 KEY = jax.random.key(0)
 

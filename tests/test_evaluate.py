@@ -118,6 +118,28 @@ def test_model_rows_carry_the_paired_gap_to_the_pretraining_bayes_predictor():
     assert all(m[k]["gap_bayes_mixture_lower"] > 0 for k in range(3, 8))
 
 
+class LeastSquaresModel(AveragingModel):
+    """A stand-in 'model' that is least squares on x (float32)."""
+
+    def __call__(self, xs_BxNxD, ys_BxN):
+        from icl_ood.baselines import prefix
+        return prefix.lstsq_predict(xs_BxNxD, ys_BxN)
+
+
+def test_model_rows_decompose_the_model_into_the_yardsticks():
+    """A model that is least squares is, per k, 100% least squares in the convex decomposition
+    over the yardsticks present (noise 0.5: least squares and the Bayes predictors differ; from
+    k = 3 > d, where the float32 stand-in's least squares is well conditioned)."""
+    cfg = dataclasses.replace(LIN2, noise_std=0.5)
+    res = ev.evaluate(LeastSquaresModel(8), cfg, ev.Task(family="linear", n_prompts=256),
+                      ("least_squares", "bayes_mixture", "task_bayes"), KEY, n_boot=20)
+    m = by(res.rows, "model")
+    for k in range(3, 8):
+        assert m[k]["mix_least_squares"] == pytest.approx(1.0, abs=1e-3), m[k]
+        assert m[k]["mix_residual"] < 1e-6 and m[k]["mix_sin_ls_known"] is None
+    assert by(res.rows, "least_squares")[3]["mix_least_squares"] is None  # model rows only
+
+
 def test_model_predict_chunks_and_padding_match_one_call():
     from icl_ood.config import ModelConfig
     from icl_ood.model.transformer import Transformer

@@ -52,6 +52,14 @@ OLD = {
                  'data.weights=[0.5, 0.5]', 'model.max_points=81'), {"sine_line": ()}),
     "compute": (LS + ('train.schedule="constant"', "train.lr=1e-3", "train.steps=64000"),
                 {"seed0": (), "seed1": ("train.seed=1",)}),
+    "task-diversity": (
+        ("data.dim=8", "data.n_points=16", 'data.families=["linear"]', "data.weights=[1.0]",
+         'data.x_dist="gaussian"', "data.x_scale=1.0", f"data.noise_std={0.125 ** 0.5!r}",
+         "data.task_pool=64", "model.n_layers=2", "model.n_heads=2", "model.d_model=64",
+         "model.max_points=16", 'model.init="reference"', "train.steps=6400",
+         "train.batch_size=128", "train.lr=1e-3", 'train.schedule="constant"',
+         "train.warmup_steps=100", "train.grad_clip=1.0", "train.steps_per_dispatch=50",
+         "train.log_every=100", "train.ckpt_every=1600", "train.keep_log=true"), {"pool": ()}),
     "selection-d20": (D20, {
         "linear+sparse": ('data.families=["linear", "sparse_linear"]', "data.weights=[0.5, 0.5]"),
         "linear+relu": ('data.families=["linear", "relu_net"]', "data.weights=[0.5, 0.5]"),
@@ -103,3 +111,16 @@ def test_unknown_field_or_bad_value_is_a_config_error():
     with pytest.raises(ConfigError, match="--experiment"):
         experiments.get("nope")
     assert exp.config("tiny", exp.runs[0]).data.families == ("linear", "sinusoid")
+
+
+def test_a_preset_that_changes_an_experiments_data_is_named_in_the_reports_first_lines():
+    from icl_ood.report import changed_data
+    exp = experiments.get("compute")
+    run = exp.runs[0]
+    assert exp.data_changes(exp.config("demo", run)) == {}
+    ch = exp.data_changes(exp.config("tiny", run))
+    assert ch["x_dist"] == ["gaussian", "uniform"] and ch["n_points"] == [11, 41], ch
+    lines = changed_data({"data_changes": ch})
+    assert lines[0].startswith("**Other data than the experiment defines**")
+    assert 'data.x_dist "gaussian" (defined: "uniform")' in lines[0]
+    assert changed_data({}) == []

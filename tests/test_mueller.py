@@ -9,7 +9,7 @@ import pytest
 
 from icl_ood import evaluate as ev
 from icl_ood.config import ConfigError, DataConfig
-from icl_ood.data.families import function, line, offset_sine
+from icl_ood.families import function, line, offset_sine
 
 MUELLER = DataConfig(dim=1, n_points=41, families=("line", "offset_sine"), weights=(0.5, 0.5),
                      x_dist="uniform", x_scale=1.0, noise_std=0.1).with_prior(

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CUBIC = '''
 import jax
 import jax.numpy as jnp
-from icl_ood.data.families import Family, register
+from icl_ood.families import Family, register
 
 
 def sample(key, batch, dim, prior):

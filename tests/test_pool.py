@@ -12,7 +12,7 @@ from icl_ood import baselines as bl
 from icl_ood import presets
 from icl_ood.config import DataConfig
 from icl_ood.data import pool, prompts
-from icl_ood.data.families import NotApplicable
+from icl_ood.families import NotApplicable
 from icl_ood.tasks import Task, draw
 
 

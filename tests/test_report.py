@@ -45,7 +45,7 @@ def test_demo_report_states_intervals_definitions_and_computed_sentences(demo):
     assert line.split(" | ")[3] == (f"{r['normalized']:.3f} [{r['norm_lower']:.3f}, "
                                     f"{r['norm_upper']:.3f}]")  # columns a, predictor, k=5, k=10
     # every yardstick in a table is defined
-    for name in ("Bayes (pretraining prior)", "Bayes (task prior)", "least squares"):
+    for name in ("Bayes, pretraining prior", "Bayes, task prior", "least squares on x"):
         assert re.search(rf"^- {re.escape(name)}: \S", text, re.MULTILINE), name
     assert "oracle" not in text.split("## Figures")[0].replace("family oracle", "")
     # the comparison sentence: its ratios and its verdict follow from the saved rows

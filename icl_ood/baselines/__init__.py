@@ -20,9 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from icl_ood import families
 from icl_ood.config import DataConfig
-from icl_ood.data import families
-from icl_ood.data.families import NotApplicable
+from icl_ood.families import NotApplicable
 from icl_ood.registry import Registry
 
 
@@ -72,7 +72,10 @@ class Context(NamedTuple):
 @dataclass(frozen=True)
 class Spec:
     """A registered baseline: `build(ctx) -> (fn, note)`; fn(xs64, ys64) -> (preds_BxN, aux)
-    with aux a dict of BxN arrays; `style` = (color, line style, width) for figures."""
+    with aux a dict of BxN arrays. What it is called (`label`: figure legends and report
+    tables), how it is drawn (`style` = (color, line style, width)) and what it is (`doc`: its
+    first sentence defines it in report.md) are saved with every evaluation (`describe`): the
+    one place figures and the report read them from."""
 
     name: str
     build: Callable = field(repr=False)
@@ -171,4 +174,4 @@ def has_tag(task_families, tag: str) -> bool:
 
 
 __all__ = ["DEFAULT_OPTIONS", "Baseline", "Context", "NotApplicable", "Options", "Spec",
-           "defaults", "for_task", "label", "make", "names", "register", "specs"]
+           "defaults", "describe", "for_task", "make", "names", "register", "specs"]

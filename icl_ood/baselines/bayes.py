@@ -1,7 +1,7 @@
 """Closed-form Bayesian predictors: the pretraining-prior mixture, the task prior, the sum class.
 
 Each family declares its prior as Gaussian components (`Family.bayes`, see
-icl_ood/data/families/): a Bayesian linear regression in features, or a Gaussian process with
+icl_ood/families/): a Bayesian linear regression in features, or a Gaussian process with
 kernels, or both (the features' covariance phi(x) diag(prior_var) phi(x') is added to the
 kernels). Whether a family's components are exact or an approximation is the family's to say
 (e.g. sparse_linear beyond `max_supports` supports, sinusoids with a frequency range, relu_net).
@@ -26,12 +26,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from icl_ood import families
 from icl_ood.baselines import DEFAULT_OPTIONS
 from icl_ood.baselines.prefix import blr_log_evidence, gp_log_evidence
 from icl_ood.config import DataConfig
-from icl_ood.data import families
-from icl_ood.data.families import Gaussian, NotApplicable
-from icl_ood.data.families.relu_net import arccos1_kernel  # noqa: F401  (tests, docs)
+from icl_ood.families import Gaussian, NotApplicable
+from icl_ood.families.relu_net import arccos1_kernel  # noqa: F401  (tests, docs)
 
 
 class Component(NamedTuple):

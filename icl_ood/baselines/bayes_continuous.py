@@ -5,19 +5,14 @@ lambda = the noise variance). The yardstick a pool-trained model approaches when
 generalizes beyond its pool (Raventós et al. 2023); dmmse is the one it approaches when it
 memorizes the pool."""
 
-from icl_ood.baselines import NotApplicable, Spec, bayes, register
-from icl_ood.baselines.bayes_mixture import note, posterior
+from icl_ood.baselines import NotApplicable, Spec, register
+from icl_ood.baselines.bayes_mixture import families_prior
 
 
 def build(ctx):
     if ctx.pretrain.task_pool < 1:
         raise NotApplicable("no task pool (data.task_pool = 0): bayes_mixture is this prior's")
-    if ctx.pretrain.dim != ctx.task.dim:
-        raise NotApplicable(f"pretraining dim {ctx.pretrain.dim} != task dim {ctx.task.dim}")
-    comps, exact = bayes.mixture_components(ctx.pretrain, ctx.opts)
-    nvar = bayes.noise_var(ctx.pretrain, ctx.opts.jitter)
-    return (posterior(comps, nvar, weights=True),
-            note("Bayes for the continuous prior of the pretraining pool", comps, exact, nvar))
+    return families_prior(ctx, "Bayes for the continuous prior of the pretraining pool")
 
 
 SPEC = register(Spec("bayes_continuous", build, "Bayes, continuous prior (pool's source)",

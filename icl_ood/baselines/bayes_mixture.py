@@ -22,16 +22,21 @@ def note(what: str, comps, exact: bool, nvar: float) -> str:
             + ("exact" if exact else "approximate (see the families' priors)"))
 
 
-def build(ctx):
-    if ctx.pretrain.task_pool:
-        raise NotApplicable(f"pretrained on a pool of {ctx.pretrain.task_pool} tasks per family: "
-                            "its Bayes predictor is dmmse (bayes_continuous: the pool's source)")
+def families_prior(ctx, what: str):
+    """(fn, note) of the Bayes predictor of the pretraining families' continuous priors with
+    their weights (the pretraining prior itself unless the model saw a task pool)."""
     if ctx.pretrain.dim != ctx.task.dim:
         raise NotApplicable(f"pretraining dim {ctx.pretrain.dim} != task dim {ctx.task.dim}")
     comps, exact = bayes.mixture_components(ctx.pretrain, ctx.opts)
     nvar = bayes.noise_var(ctx.pretrain, ctx.opts.jitter)
-    return (posterior(comps, nvar, weights=True),
-            note("Bayes for the pretraining prior", comps, exact, nvar))
+    return posterior(comps, nvar, weights=True), note(what, comps, exact, nvar)
+
+
+def build(ctx):
+    if ctx.pretrain.task_pool:
+        raise NotApplicable(f"pretrained on a pool of {ctx.pretrain.task_pool} tasks per family: "
+                            "its Bayes predictor is dmmse (bayes_continuous: the pool's source)")
+    return families_prior(ctx, "Bayes for the pretraining prior")
 
 
 SPEC = register(Spec("bayes_mixture", build, "Bayes, pretraining prior", ("tab:blue", "--", 1.6),

@@ -14,8 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from icl_ood import families
 from icl_ood.baselines import NotApplicable, Spec, bayes, register
-from icl_ood.data import families, pool
+from icl_ood.data import pool
 
 
 def _values(family: str, params: dict, xs_BxNxD):

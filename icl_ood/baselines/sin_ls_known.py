@@ -7,7 +7,7 @@ ordinary (minimum-norm) least squares.
 import jax
 
 from icl_ood.baselines import NotApplicable, Spec, prefix, register
-from icl_ood.data.families.sinusoid import sin_features
+from icl_ood.families.sinusoid import sin_features
 
 _lstsq = jax.jit(prefix.lstsq_predict)
 

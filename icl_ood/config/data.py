@@ -6,8 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from icl_ood import families
 from icl_ood.config.values import ConfigError, _check, _coerce, _finite, _pos_int
-from icl_ood.data import families
 
 # Flat field names of configs written before family sections (config.json of older runs).
 LEGACY_FIELDS = {"sparsity": ("sparse_linear", "sparsity"), "relu_width": ("relu_net", "width"),
@@ -29,7 +29,7 @@ class DataConfig:
 
     Each registered family's prior parameters form a section `data.<family>` (e.g.
     `data.sinusoid.freq`), read as `cfg.sinusoid` and changed with `with_prior`; see
-    icl_ood/data/families/ for the families and their fields.
+    icl_ood/families/ for the families and their fields.
     """
 
     dim: int = 1  # input dimension d

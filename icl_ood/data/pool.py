@@ -19,8 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from icl_ood import families
 from icl_ood.config import DataConfig
-from icl_ood.data import families
 from icl_ood.results import files
 
 FILE = "task_pool.npz"

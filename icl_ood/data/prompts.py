@@ -11,8 +11,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from icl_ood import families
 from icl_ood.config import DataConfig
-from icl_ood.data import families, pool
+from icl_ood.data import pool
 
 
 def sample_xs(key: jax.Array, batch: int, n: int, cfg: DataConfig) -> jax.Array:

@@ -74,6 +74,14 @@ class Experiment:
                                   train=train)
         return cfg.override(list(extra)) if extra else cfg
 
+    def data_changes(self, cfg: Config) -> dict:
+        """{field: [value in cfg, value in the definition]} of the data fields where `cfg` (a
+        run of this experiment at some preset, with overrides) trains on other data than the
+        experiment defines at its demo scale (e.g. `--preset tiny`: Gaussian x, 11 points)."""
+        here, ref = cfg.data.to_dict(), self.config("demo", self.runs[0]).data.to_dict()
+        return {k: [here.get(k), ref.get(k)] for k in sorted(set(here) | set(ref))
+                if here.get(k) != ref.get(k)}
+
 
 # Runs that differ only in mixture weights (or seed) are trained together in one program.
 LIN = Run("linear", "pretrained on linear", {"weights": (1.0, 0.0)})

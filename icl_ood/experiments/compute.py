@@ -19,7 +19,7 @@ two invocations per seed on shared cores: 7,300 and 8,100 s), plus the yardstick
 (about 10 s) and forward passes at the 38 scored steps (not yet measured at this density).
 Result (figures/compute-cpu, demo size, 64,000 steps, seeds 0 / 1, normalized by E[y^2]): at
 a = 0.5, k = 40 the error falls below the Bayes predictor of the pretraining prior (0.081) by
-step 1,600, is lowest at 6,400 (0.019 / 0.018) and rises again (0.069 / 0.060 at 64,000; k = 10:
+step 1,600, is lowest at 6,400 (0.019 / 0.018) and rises again (0.069 / 0.0595 at 64,000; k = 10:
 0.101 / 0.099 against 0.107; not crossed), while in distribution it keeps falling (a = 0,
 k = 40: 0.0008 / 0.0014 at 64,000). At 2 layers, d_model 32 (`--set model.n_layers=2 --set
 model.n_heads=2 --set model.d_model=32`, figures/compute-cpu-tiny, 2,430 s per seed on one core)

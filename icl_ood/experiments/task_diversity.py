@@ -12,8 +12,8 @@ al. 2025): dense linear regression pretrained on a finite pool of M tasks (data.
 each w ~ N(0, I_8) drawn once; 0: a fresh w per prompt), scored on its pool (in distribution)
 and on the continuous prior (out of distribution) against dMMSE (the Bayes predictor of the pool
 prior), the continuous prior's Bayes predictor (ridge with lambda = the noise variance) and least
-squares, at octave steps along training [carroll: D = 8, K = 16, noise variance 0.125, 2 layers;
-ours: d_model 64, 2 heads, the reference initialisation, batch 128, Adam 1e-3 constant after 100
+squares, at octave steps along training [carroll: D = 8, K = 16, noise variance 0.125, 2 layers]
+[ours: d_model 64, 2 heads, the reference initialisation, batch 128, Adam 1e-3 constant after 100
 warmup steps, clipping at 1, 6,400 steps: a CPU-sized run, where Carroll et al. train a 2.65M
 parameter model for about 150k steps and Raventós et al. 8 layers at d_model 128 for 500k steps
 at batch 256].

@@ -6,6 +6,10 @@ drawn) when results are missing or incomplete.
 
 Errors are normalized squared errors (predicting 0 scores 1, Garg et al.); bands are 90%
 paired-bootstrap intervals over prompts; k is the number of in-context examples.
+
+The figures are plug-ins (icl_ood.figures.plugins): `draw` calls every registered figure whose
+results are there, a user's too, and the generic figure (icl_ood.figures.generic) for each
+sweep that none of them draws.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ matplotlib.use("Agg")  # before pyplot is imported anywhere in the package
 import matplotlib.pyplot as plt
 
 from icl_ood import results
-from icl_ood.figures import style
+from icl_ood.figures import generic, plugins, style
 from icl_ood.figures.along import fig_along_sizes, fig_along_training
 from icl_ood.figures.curves import (
     CONVEX_PRED,
@@ -28,6 +32,8 @@ from icl_ood.figures.curves import (
     fig_freq,
     fig_training,
 )
+from icl_ood.figures.generic import fig_sweep
+from icl_ood.figures.plugins import Figure, figure
 from icl_ood.figures.pool import fig_task_diversity
 from icl_ood.figures.runs import SEED_BAND, default_out, load_runs
 from icl_ood.figures.selection import (
@@ -66,7 +72,6 @@ __all__ = [
     "COLUMN_W",
     "CONVEX_PRED",
     "COST_PRED",
-    "FIGURES",
     "FLOOR",
     "FLOOR_LABEL",
     "LEGACY_STYLE",
@@ -76,6 +81,7 @@ __all__ = [
     "SEED_BAND",
     "SLOPE_KS",
     "TEXT_W",
+    "Figure",
     "_legend",
     "_line",
     "_save",
@@ -85,6 +91,8 @@ __all__ = [
     "draw_run",
     "draw_runs",
     "excess_series",
+    "fig_along_sizes",
+    "fig_along_training",
     "fig_convex",
     "fig_cost_along",
     "fig_error_vs_k",
@@ -93,10 +101,15 @@ __all__ = [
     "fig_selection",
     "fig_selection_cost",
     "fig_slope",
+    "fig_sweep",
+    "fig_task_diversity",
     "fig_training",
+    "figure",
+    "generic",
     "load",
     "load_runs",
     "look",
+    "plugins",
     "pretrained_on",
     "saved",
     "seed_groups",
@@ -104,11 +117,6 @@ __all__ = [
     "sin_freq_range",
     "style",
 ]
-
-
-FIGURES = (fig_error_vs_k, fig_convex, fig_freq, fig_examples, fig_selection, fig_training,
-           fig_selection_cost, fig_slope, fig_cost_along, fig_along_training, fig_along_sizes,
-           fig_task_diversity)
 
 
 def draw_all(out: str | Path, force: bool = False) -> list[Path]:
@@ -142,13 +150,15 @@ def draw_runs(run_dirs: list[str | Path], out: str | Path | None = None, force: 
 
 
 def draw(data: dict, out: Path, force: bool = False) -> list[Path]:
-    """Every figure `data` (from `results.load` or `load_run`) has into out/figures, then its
+    """Every figure `data` (from `results.load` or `load_run`) has into out/figures (each
+    registered figure whose results it holds, in order: `plugins.registered`), then their
     manifest; refuses to replace figures drawn from more results or a later checkpoint."""
     rank = [len(data["inputs"]), data["step"]]
     results.check_replace(out / "figures", rank, force=force, what="figures")
     paths = []
     with plt.rc_context(RC), saved(data), style.note(data.get("note", "")):
-        for fig_fn in FIGURES:
-            paths += fig_fn(data, out / "figures")
+        for fig in plugins.registered():
+            if plugins.holds(data, fig):
+                paths += fig.draw(data, out / "figures")
     results.write_manifest(out / "figures", "figures", data["inputs"], paths, rank=rank)
     return paths

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from icl_ood.figures import style
+from icl_ood.figures.plugins import figure
 from icl_ood.figures.style import FLOOR, look
 
 SWEEPS = ("convex", "freq")
@@ -88,6 +89,10 @@ def _runs(data: dict) -> list[tuple[dict, dict[int, list[dict]]]]:
     return [(run, rows) for run in data["runs"] if (rows := along_rows(run))]
 
 
+@figure("along_training", sweeps=SWEEPS, needs=("along",), order=100, caption=(
+    "the normalized error of every run at k = 10 and 40 against training steps (log axes) on "
+    "a = 0, 0.5, 1 and w = 0.5, 2, the Bayes predictors as horizontal lines, and each run's "
+    "distance to the Bayes predictor of its pretraining prior."))
 def fig_along_training(data, out: Path) -> list[Path]:
     """along_training: per task (columns) the error at k = 10 and 40 and the distance to the
     Bayes predictor of the pretraining prior (rows) against training steps, every run a line."""
@@ -157,6 +162,9 @@ def size_title(config: dict) -> str:
             f"lr {t['lr']:g}")
 
 
+@figure("along_sizes", sweeps=SWEEPS, needs=("along",), order=110, caption=(
+    "one column per model size: the a = 0.5 error at k = 10 and 40, the a = 0 error at k = 40 "
+    "and the mixture's distance to Bayes against training steps, each run a line."))
 def fig_along_sizes(data, out: Path) -> list[Path]:
     """along_sizes (runs of more than one model size): one column per size, rows SIZE_PANELS
     (the mixture and in-distribution errors and the mixture's distance to Bayes against the

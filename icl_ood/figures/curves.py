@@ -12,6 +12,7 @@ import matplotlib.ticker
 import numpy as np
 
 from icl_ood.figures import style
+from icl_ood.figures.plugins import figure
 from icl_ood.figures.style import (
     FLOOR,
     _fixed_ks,
@@ -32,6 +33,10 @@ from icl_ood.figures.style import (
 CONVEX_PRED = ("model", "bayes_mixture", "task_bayes", "least_squares", "sin_ls_known")
 
 
+@figure("error_vs_k", file="1_error_vs_k", sweeps=("convex",), order=10, caption=(
+    "error vs k on convex combinations for several a, the Transformer next to the Bayes "
+    "predictor of its pretraining prior, the Bayes predictor of the task's own prior and least "
+    "squares (one row per pretraining mixture)."))
 def fig_error_vs_k(data, out: Path) -> list[Path]:
     """1. Normalized error vs k on f = a*f1 + (1-a)*f2, one row per pretraining mixture."""
     runs = [r for r in data["runs"] if r["rows"].get("convex")]
@@ -94,6 +99,10 @@ def _at_k_grid(data, sweep: str, by: str, preds: tuple[str, ...], xlabel: str, t
     return fig
 
 
+@figure("convex", file="2_convex_sweep", sweeps=("convex",), order=20, caption=(
+    "error at fixed k vs a: generalization to mixtures would follow the task-prior Bayes "
+    "predictor; model selection among the pretraining families follows the pretraining-prior "
+    "Bayes predictor."))
 def fig_convex(data, out: Path) -> list[Path]:
     """2. Normalized error at fixed k vs the convex weight a: model, Bayes, oracle."""
     mix = data["experiment"]["mix"]
@@ -119,6 +128,8 @@ def _shade_training_freq(ax, run) -> None:
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
+@figure("freq", file="3_frequency_sweep", sweeps=("freq",), order=30, caption=(
+    "error on pure sinusoids vs their frequency, the pretraining frequencies shaded."))
 def fig_freq(data, out: Path) -> list[Path]:
     """3. Normalized error at fixed k vs sinusoid frequency, training range shaded."""
     fig = _at_k_grid(data, "freq", "freq", ("model", "bayes_mixture", "sin_ls_known",
@@ -130,6 +141,9 @@ def fig_freq(data, out: Path) -> list[Path]:
     return [] if fig is None else style._save(fig, out, "3_frequency_sweep")
 
 
+@figure("examples", file="4_examples", needs=("examples",), order=40, caption=(
+    "single prompts: the true function, the in-context points and the curves each predictor "
+    "draws across x."))
 def fig_examples(data, out: Path) -> list[Path]:
     """4. Example prompts: true f, in-context points, predictions across x (one file per run)."""
     paths = []
@@ -171,6 +185,8 @@ def fig_examples(data, out: Path) -> list[Path]:
 
 
 
+@figure("training", file="6_training_curves", needs=("metrics",), order=60,
+        caption="training loss per family vs step.")
 def fig_training(data, out: Path) -> list[Path]:
     """6. Training curves: loss (raw squared error, mean over prompt positions) per family
     (runs that differ only in seed share a panel: further seeds thin)."""

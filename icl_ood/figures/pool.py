@@ -16,6 +16,7 @@ import numpy as np
 
 from icl_ood import results
 from icl_ood.figures import style
+from icl_ood.figures.plugins import figure
 
 RIDGE = ("bayes_continuous", "bayes_mixture")  # the continuous prior's Bayes predictor
 
@@ -64,6 +65,10 @@ def by_m(summary: list[dict]) -> dict[float, list[dict]]:
     return groups
 
 
+@figure("task_diversity", sweeps=("k",), order=120, caption=(
+    "pool size M against the error at the last step on the continuous prior and on the pool "
+    "(dMMSE and ridge per M), and the error on the continuous prior along training, one line "
+    "per M."))
 def fig_task_diversity(data, out: Path) -> list[Path]:
     """task_diversity: (a) out-of-distribution and (b) in-distribution error at the last step vs
     the pool size M, seeds as dots, dMMSE and ridge per M; (c) the out-of-distribution error

@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.ticker import NullFormatter
 
 from icl_ood.figures import style
+from icl_ood.figures.plugins import figure
 from icl_ood.figures.style import (
     FLOOR,
     _kmax,
@@ -28,6 +29,9 @@ from icl_ood.figures.style import (
 )
 
 
+@figure("selection", file="5_model_selection", sweeps=("k",), order=50, caption=(
+    "how fast the Bayes posterior commits to the true family as k grows, next to the "
+    "Transformer's error on each pretraining family."))
 def fig_selection(data, out: Path) -> list[Path]:
     """5. Model selection: Bayes posterior weight of the true family vs k, next to the error
     (runs that differ only in seed share a column: further seeds thin)."""
@@ -94,6 +98,10 @@ def excess_series(rows: list[dict], predictor: str, **match) -> tuple[np.ndarray
                  for f in ("k", "norm_excess", "norm_excess_lower", "norm_excess_upper"))
 
 
+@figure("selection_cost", file="7_selection_cost", sweeps=("k",), order=70, caption=(
+    "the cost of model selection per k: error minus that of the Bayes predictor that knows "
+    "the prompt's family, for the Transformer (with a hinted model also without and with a "
+    "wrong family hint) and the Bayes predictor of the pretraining prior."))
 def fig_selection_cost(data, out: Path) -> list[Path]:
     """7. The cost of model selection: on each pretraining family, each predictor's error minus
     the family oracle's (the Bayes predictor of the prompt's own family, which knows it)."""
@@ -137,6 +145,8 @@ def _value(rows: list[dict], predictor: str, task: str, k: int, field: str) -> f
     return max(v[0], FLOOR) if v else np.nan
 
 
+@figure("cost_along", file="9_selection_along_training", sweeps=("k",), needs=("along",),
+        order=90)
 def fig_cost_along(data, out: Path) -> list[Path]:
     """9. Along training (a run evaluated at kept checkpoints, evaluate --steps): per pretraining
     family, the model's normalized error and its cost of selection (error minus the family
@@ -185,6 +195,10 @@ def fig_cost_along(data, out: Path) -> list[Path]:
 SLOPE_KS = (10, 20, 40, 80)
 
 
+@figure("slope", file="8_slope_sweep", sweeps=("slope",), order=80, caption=(
+    "Mueller et al.'s test functions A sin(w x) + m x vs the slope m: the Bayes posterior "
+    "weight of each pretraining family (does it blend or commit?) and the errors at k = 10, "
+    "20, 40, 80."))
 def fig_slope(data, out: Path) -> list[Path]:
     """8. Mueller et al.'s test functions A sin(w x) + m x vs the slope m: the Bayes posterior
     weight of each pretraining family, and the error at k = 10, 20, 40, 80."""

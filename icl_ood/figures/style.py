@@ -17,8 +17,11 @@ from matplotlib.lines import Line2D
 
 from icl_ood import results
 
-# predictor -> (legend label, color, line style, width) for results saved before evaluations
-# recorded what each predictor is; newer results carry it (baselines.describe, `saved`).
+# What a predictor is called, how it is drawn and what it is: one place, the baselines'
+# registry (Spec.label, Spec.style, Spec.doc) and baselines.MODEL for the Transformer's rows,
+# saved with every evaluation (baselines.describe) and read back here (`saved`, `describe`).
+# Results saved before evaluations recorded it are read with these two tables instead:
+# predictor -> (legend label, color, line style, width), and predictor -> definition.
 LEGACY_STYLE = {
     "model": ("Transformer", "black", "-", 2.0),
     "model_no_hint": ("Transformer, no family hint", "0.45", "--", 1.6),
@@ -29,6 +32,21 @@ LEGACY_STYLE = {
     "sin_ls_known": ("sinusoid LS, w known", "tab:red", (0, (3, 1, 1, 1)), 1.2),
     "lasso": ("Lasso", "tab:purple", "-.", 1.2),
     "relu_gd": ("2-layer ReLU net (GD)", "tab:brown", "-.", 1.2),
+}
+LEGACY_DOCS = {
+    "model": "the trained model's prediction of y_k from the k pairs before it and x_k.",
+    "bayes_mixture": "the posterior mean under the model's pretraining distribution (its "
+                     "families, their priors and mixture weights, its label noise): what ideal "
+                     "model selection among the pretraining families predicts.",
+    "task_bayes": "the posterior mean under the test task's own distribution (for f = a*f1 + "
+                  "(1-a)*f2, the prior of that combination): the lowest error any predictor can "
+                  "reach on the task; what generalizing to the task would track.",
+    "least_squares": "minimum-norm least squares on x (Garg et al.).",
+    "sin_ls_known": "least squares on [sin(w x), cos(w x)] with the task's true w.",
+    "lasso": "Lasso on x (alpha 0.01, solved exactly).",
+    "relu_gd": "a 2-layer ReLU network fit by gradient descent to the k pairs (Garg et al.).",
+    "model_no_hint": "the hinted model with the family hint left out.",
+    "model_wrong_hint": "the hinted model given another family's hint.",
 }
 # Sizes for print: a figure is at most a two-column text width wide, a single-column one a
 # column wide, so it is printed at its own size and every font stays >= 7 pt.
@@ -74,12 +92,24 @@ def note(text: str):
         _NOTE.reset(token)
 
 
-def look(predictor: str) -> tuple[str, str, Any, float]:
-    """(legend label, color, line style, width) of a predictor: as saved with the results being
-    drawn, else LEGACY_STYLE, else grey with its name."""
+def describe(predictor: str) -> dict | None:
+    """{label, style: [color, line style, width], doc} of a predictor: as saved with the
+    results being drawn (`saved`), else from LEGACY_STYLE and LEGACY_DOCS, else None."""
     got = (_SAVED.get() or {}).get(predictor)
+    if got is not None:
+        return got
+    if predictor not in LEGACY_STYLE:
+        return None
+    label, *style = LEGACY_STYLE[predictor]
+    return {"label": label, "style": style, "doc": LEGACY_DOCS.get(predictor, "")}
+
+
+def look(predictor: str) -> tuple[str, str, Any, float]:
+    """(legend label, color, line style, width) of a predictor (`describe`; one unknown
+    there: grey with its name)."""
+    got = describe(predictor)
     if got is None:
-        return LEGACY_STYLE.get(predictor, (predictor, "0.6", "-", 1.0))
+        return predictor, "0.6", "-", 1.0
     color, ls, lw = got["style"]
     return got["label"], color, (ls[0], tuple(ls[1])) if isinstance(ls, list) else ls, lw
 

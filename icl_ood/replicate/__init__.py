@@ -143,8 +143,9 @@ def replicate(experiment: str = "demo", preset: str = "demo", out: str | Path | 
     for name, cfg in cfgs.items():
         check_run_dir(cfg, out / "runs" / name)
     out.mkdir(parents=True, exist_ok=True)
-    results.write_json(out / "experiment.json", {**request, **describe(exp, cfgs, n_prompts)},
-                       indent=2)
+    changes = exp.data_changes(cfgs[exp.runs[0].name])
+    results.write_json(out / "experiment.json", {**request, **describe(exp, cfgs, n_prompts),
+                                                 "data_changes": changes}, indent=2)
     prov_path = out / "provenance.json"
     prov = results.read_json(prov_path, {"stages": {}})
     t_start = time.perf_counter()

@@ -71,7 +71,9 @@ def run_study(exp: Experiment, cfgs: dict[str, Config], out: Path, request: dict
     from icl_ood.reliability import GracefulStop
     t0 = time.perf_counter() if t0 is None else t0
     n = request["n_prompts"]
-    results.write_json(out / "experiment.json", {**request, **describe(exp, cfgs, n)}, indent=2)
+    changes = exp.data_changes(cfgs[exp.runs[0].name])
+    results.write_json(out / "experiment.json", {**request, **describe(exp, cfgs, n),
+                                                 "data_changes": changes}, indent=2)
     with GracefulStop() as stop:  # a signal while scoring: stop after the step being scored
         return _run(exp, cfgs, out, request, groups, progress, log, prov, budget_s, t0, stop)
 
@@ -160,5 +162,6 @@ def _run(exp, cfgs, out, request, groups, progress, log, prov, budget_s, t0, sto
                 incomplete[nm] = {"reached": last, "target": cfg0.train.steps, "why": why}
             log(f"    stopped at step {last} of {cfg0.train.steps}: {why}; marked incomplete")
     results.write_json(out / "experiment.json", {**request, **describe(
-        exp, cfgs, n, scored, incomplete)}, indent=2)
+        exp, cfgs, n, scored, incomplete), "data_changes": exp.data_changes(
+            cfgs[exp.runs[0].name])}, indent=2)
     return incomplete

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 
-from icl_ood.figures.along import BAYES, along_rows, pick, report_ks
+from icl_ood.figures.along import BAYES, SWEEPS, along_rows, pick, report_ks
 from icl_ood.report.crossing import crossing as paired_crossing
+from icl_ood.report.plugins import section
 
 TASKS = ("a=0.5", "a=0", "w=2")
 TABLE_INTRO = ("Normalized error (squared error / the task's E[y^2]; predicting 0 scores 1) of "
@@ -61,7 +62,8 @@ def table(by_step: dict[int, list[dict]]) -> list[str]:
                     "| Bayes, task prior | " + " | ".join(cells(None, "task_bayes")) + " |"]
 
 
-def along_section(run: dict) -> list[str]:
+@section("along", sweeps=SWEEPS, needs=("along",), order=60)
+def along_section(run: dict, data: dict | None = None) -> list[str]:
     """The section's lines (none for a run not scored along training)."""
     by_step = along_rows(run)
     if not by_step:

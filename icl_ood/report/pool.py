@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from icl_ood.figures.pool import by_m, pool_summary
+from icl_ood.report import plugins
 
 NEAR = 0.02  # dMMSE and ridge closer than this (normalized): no position between them
 
@@ -19,6 +20,7 @@ def _seeds(vals: list[float]) -> str:
     return f"{v.mean():.3f}" + (f" [{v.min():.3f}, {v.max():.3f}]" if len(v) > 1 else "")
 
 
+@plugins.section("task_diversity", sweeps=("k",), scope="data", order=10)
 def section(data: dict) -> list[str]:
     """Markdown lines ([] if no run was pretrained on a pool)."""
     summary = pool_summary(data)

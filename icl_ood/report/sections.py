@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from icl_ood.figures import FLOOR, pretrained_on, sin_freq_range
+from icl_ood.figures import FLOOR, look, pretrained_on, sin_freq_range
+from icl_ood.report.plugins import Section, register
 
-NAMES = {"model": "Transformer", "model_no_hint": "Transformer, no hint",
-         "model_wrong_hint": "Transformer, wrong hint", "bayes_mixture": "Bayes (pretraining prior)",
-         "task_bayes": "Bayes (task prior)", "least_squares": "least squares",
-         "sin_ls_known": "sinusoid LS (w known)", "lasso": "Lasso", "relu_gd": "ReLU net (GD)"}
 
+def name(predictor: str) -> str:
+    """What a predictor is called: its label as saved with the results being reported
+    (figures.style.describe; the same as in the figures' legends)."""
+    return look(predictor)[0]
 
 
 def _row(rows, predictor, k, **match) -> dict | None:
@@ -69,7 +70,7 @@ def compare_sentence(rows, k: int, a_vals) -> str:
         return (f"At k = {k} the Bayes predictors are missing, so the Transformer is compared "
                 "with neither.")
     rb, ro = float(np.mean(lr_b)), float(np.mean(lr_o))
-    near = [name for name, r in (("the Bayes predictor of its pretraining prior", rb),
+    near = [what for what, r in (("the Bayes predictor of its pretraining prior", rb),
                                  ("the Bayes predictor of the task's own prior", ro))
             if abs(r) < TRACKS]
     if len(near) == 2:
@@ -95,7 +96,7 @@ def convex_section(run, mix) -> list[str]:
     lines = []
     for a in (1.0, 0.5, 0.0):
         for p in ("model", "bayes_mixture", "task_bayes"):
-            lines.append([f"{a:g}", NAMES[p]] + [_ci(_row(rows, p, k, a=a)) for k in ks])
+            lines.append([f"{a:g}", name(p)] + [_ci(_row(rows, p, k, a=a)) for k in ks])
     out = [(f"Normalized error on f = a*{mix[0]} + (1-a)*{mix[1]} "
            f"({rows[0]['n_prompts']} prompts per a; [90% bootstrap interval]):"), ""]
     out += _table(["a", "predictor"] + [f"k={k}" for k in ks], lines)
@@ -118,7 +119,7 @@ def freq_section(run) -> list[str]:
     outside = [(w, _val(rows, "model", k, freq=w)) for w in freqs if not lo <= w <= hi]
     out = [(f"Normalized error on pure sinusoids A sin(w x + phase) at k = {k} "
            "([90% bootstrap interval]):"), ""]
-    out += _table(["w", NAMES["model"], NAMES["bayes_mixture"], NAMES["sin_ls_known"]], lines)
+    out += _table(["w"] + [name(p) for p in ("model", "bayes_mixture", "sin_ls_known")], lines)
     if "sinusoid" in pretrained_on(dc) and inside and outside:
         worst = max(outside, key=lambda t: t[1])
         known = [_val(rows, "sin_ls_known", k, freq=w) for w in freqs]
@@ -173,12 +174,12 @@ def rise_sentence(rows, predictor: str, task: str) -> str:
              if b["norm_lower"] > a["norm_upper"]
              and b["norm_excess_lower"] > a["norm_excess_upper"]
              and b["norm_excess"] - a["norm_excess"] >= MIN_RISE]
-    name = NAMES.get(predictor, predictor)
+    who = name(predictor)
     if not rises:
-        return (f"{name}: the error does not rise with k (beyond the 90% intervals and by "
+        return (f"{who}: the error does not rise with k (beyond the 90% intervals and by "
                 f"{MIN_RISE:g} more than the family oracle's).")
     _, a, b = max(rises, key=lambda t: t[0])
-    return (f"{name}: the error rises with k, from {_f(a['normalized'])} at k = {a['k']} to "
+    return (f"{who}: the error rises with k, from {_f(a['normalized'])} at k = {a['k']} to "
             f"{_f(b['normalized'])} at k = {b['k']} (90% intervals apart; the excess over the "
             f"family oracle from {_g(a['norm_excess'])} to {_g(b['norm_excess'])}).")
 
@@ -202,11 +203,11 @@ def slope_section(run) -> list[str]:
                             for p in ("model", "bayes_mixture", "task_bayes")])
     expr = next((r.get("function") for r in rows), "")
     head = (f"Test functions {expr.split('+')[0]} + m x (a sum of the two pretraining families; "
-            "normalized error, divided by the task's E[y^2]; Bayes (task prior) is the function "
-            "itself, so its error is the label noise):")
+            f"normalized error, divided by the task's E[y^2]; \"{name('task_bayes')}\" is "
+            "the function itself, so its error is the label noise):")
     return [head, ""] + \
         _table(["m", "k"] + [f"P({f}), Bayes" for f in fams]
-               + [NAMES[p] for p in ("model", "bayes_mixture", "task_bayes")], lines)
+               + [name(p) for p in ("model", "bayes_mixture", "task_bayes")], lines)
 
 
 def cost_section(run) -> list[str]:
@@ -223,12 +224,12 @@ def cost_section(run) -> list[str]:
     for fam in dict.fromkeys(r["task"] for r in rows):
         for p in preds:
             if (fam, p, ks[0]) in by:
-                lines.append([fam, NAMES.get(p, p)] + [
+                lines.append([fam, name(p)] + [
                     _ci(by.get((fam, p, k)), "norm_excess", "norm_excess_lower",
                         "norm_excess_upper", _g) for k in ks])
     head = ("Cost of model selection (normalized error minus that of the Bayes predictor that "
-            "knows the prompt's family, paired on the same prompts [90% interval]; Bayes "
-            "(pretraining prior) is what ideal model selection pays):")
+            "knows the prompt's family, paired on the same prompts [90% interval]; "
+            f"\"{name('bayes_mixture')}\" is what ideal model selection pays):")
     return [head, ""] + \
         _table(["task", "predictor"] + [f"k = {k}" for k in ks], lines)
 
@@ -236,3 +237,21 @@ def cost_section(run) -> list[str]:
 def _g(v: float) -> str:
     """A signed excess error (small negative values: the oracle's own sampling noise)."""
     return f"{v:.3f}" if abs(v) >= 1e-3 else f"{v:.1e}"
+
+
+def _selection(run, data) -> list[str]:
+    many = len(pretrained_on(run["config"]["data"])) > 1
+    return selection_section(run) if many else []
+
+
+def _cost(run, data) -> list[str]:
+    return [] if run["config"]["data"].get("task_pool") else cost_section(run)
+
+
+for _s in (Section("convex", lambda run, data: convex_section(run, data["experiment"]["mix"]),
+                   sweeps=("convex",), order=10),
+           Section("freq", lambda run, data: freq_section(run), sweeps=("freq",), order=20),
+           Section("selection", _selection, sweeps=("k",), order=30),
+           Section("slope", lambda run, data: slope_section(run), sweeps=("slope",), order=40),
+           Section("cost", _cost, sweeps=("k",), order=50)):
+    register(_s)

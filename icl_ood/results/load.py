@@ -39,9 +39,11 @@ def _run_record(d: Path, name: str, label: str, chosen: dict[str, tuple[list[str
                 inputs: dict, prefix: str) -> dict:
     """One run's entry of `load` / `load_run`: its config, metrics and the result files chosen
     for it ({what: (files, manifest)}, already checked), whose checksums go into `inputs`."""
-    rows, weights, examples, n_prompts, predictors = {}, {}, [], None, {}
+    rows, weights, examples, n_prompts, predictors, sweeps = {}, {}, [], None, {}, {}
     for what, (files, man) in chosen.items():
         predictors.update(man.get("predictors") or {})
+        if man.get("sweep"):
+            sweeps[what] = man["sweep"]
         if what == "examples":
             inputs[prefix + files[0]] = man["outputs"][Path(files[0]).name]
             examples = json.loads((d / files[0]).read_text())["examples"]
@@ -54,6 +56,7 @@ def _run_record(d: Path, name: str, label: str, chosen: dict[str, tuple[list[str
             "config": json.loads((d / "config.json").read_text()), "metrics": metrics,
             "rows": rows, "weights": weights, "examples": examples,
             "step": max(steps, default=None), "n_prompts": n_prompts, "predictors": predictors,
+            "sweeps": sweeps,
             "commits": sorted({m.get("commit", "unknown") for _, m in chosen.values()})}
 
 
@@ -64,7 +67,8 @@ def load(out: str | Path) -> dict:
     "inputs": {file: sha256 of every result used}, "step": lowest evaluated step}, runs in
     experiment order, each {name, label, dir, config, metrics, rows: {sweep: rows},
     weights: {sweep: rows}, examples, step, n_prompts, predictors (label, style and
-    definition of each, as saved by the evaluation: baselines.describe), commits, along:
+    definition of each, as saved by the evaluation: baselines.describe), sweeps ({sweep: {axis,
+    doc}} as saved by newer evaluations: sweeps.info), commits, along:
     {sweep: {step: rows}} of a run scored along training (experiment.json's "along" files;
     a step scored against saved yardsticks gets their rows appended), incomplete (None, or
     {reached, target, why} for a run stopped before its last step)}; a run's "dir" in

@@ -41,7 +41,8 @@ def collect(out: str | Path, partial: bool = False, log=print) -> Path:
                        for t in done]}
     results.write_json(out / "experiment.json", {
         "experiment": request["experiment"], "preset": request["preset"],
-        "overrides": request["set"], "n_prompts": request["n_prompts"], **body, "study": study},
+        "overrides": request["set"], "n_prompts": request["n_prompts"], **body, "study": study,
+        "data_changes": _data_changes(request, cfgs)},
         indent=2)
     results.write_json(out / "provenance.json", {
         "command": f"icl-ood sweep collect {out}" + (" --partial" if partial else ""),
@@ -55,6 +56,15 @@ def collect(out: str | Path, partial: bool = False, log=print) -> Path:
     log(f"collected {len(done)} of {len(todo)} tasks: {len(paths)} figure files in "
         f"{out / 'figures'}, report {path}" + (f"; missing {len(missing)}" if missing else ""))
     return path
+
+
+def _data_changes(request: dict, cfgs: dict) -> dict:
+    """Experiment.data_changes of the study's first run against the experiment's definition,
+    less the data fields the grid varies on purpose."""
+    from icl_ood.experiments import get
+    varied = {k.split(".")[1] for k in request["grid"] if k.startswith("data.")}
+    changes = get(request["experiment"]).data_changes(next(iter(cfgs.values())))
+    return {k: v for k, v in changes.items() if k not in varied}
 
 
 def _experiment(request: dict, done: list[dict]):

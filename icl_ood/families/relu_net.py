@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax
-import jax.numpy as jnp
-
-from icl_ood.data.families import Family, Gaussian, register
+from icl_ood.families import Family, Gaussian, jax, jnp, register
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import functools
 
-import jax
-import jax.numpy as jnp
-
-from icl_ood.data.families import Family, Gaussian, register
+from icl_ood.families import Family, Gaussian, jax, jnp, register
 
 
 def sample(key, batch: int, dim: int, prior):

@@ -6,11 +6,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from icl_ood.data.families import Family, Gaussian, register
+from icl_ood.families import Family, Gaussian, jax, jnp, register
 
 
 @dataclass(frozen=True)

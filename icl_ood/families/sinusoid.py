@@ -8,11 +8,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from icl_ood.data.families import Family, Gaussian, NotApplicable, register
+from icl_ood.families import Family, Gaussian, NotApplicable, jax, jnp, register
 
 
 def _pair(v, name: str, lo_min: float, strict: bool = False) -> None:

@@ -10,6 +10,8 @@ use (or named in $ICL_OOD_PLUGINS, comma-separated module names or .py paths, wh
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -72,6 +74,36 @@ class Family:
     @property
     def display(self) -> str:
         return self.label or self.name
+
+
+class Lazy:
+    """A module imported on first attribute access: the family modules use JAX through `jax` and
+    `jnp` below, so registering them (and building and validating a config) imports no JAX."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+jax, jnp = Lazy("jax"), Lazy("jax.numpy")
+
+
+def jit(fn: Callable | None = None, **options):
+    """`jax.jit(fn, **options)`, made on the first call (as a decorator, with or without
+    options)."""
+    if fn is None:
+        return functools.partial(jit, **options)
+    compiled = None
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        nonlocal compiled
+        if compiled is None:
+            compiled = importlib.import_module("jax").jit(fn, **options)
+        return compiled(*args, **kwargs)
+    return call
 
 
 REGISTRY = Registry("family", __name__)

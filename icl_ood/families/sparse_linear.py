@@ -3,18 +3,15 @@ coordinates zeroed."""
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from icl_ood.data.families import Family, Gaussian, register
-from icl_ood.data.families.linear import apply, x_features
+from icl_ood.families import Family, Gaussian, jax, jit, jnp, register
+from icl_ood.families.linear import apply, x_features
 
 
 @dataclass(frozen=True)
@@ -96,7 +93,7 @@ class Enumerated(NamedTuple):
                 jnp.concatenate(logevs) - math.log(math.comb(self.dim, self.sparsity)))
 
 
-@jax.jit
+@jit
 def _enumerated(xs_BxNxD, ys_BxN, nvar, scale2, sup_JxT, valid_J):
     """(max m_BxN, sum of exp(log p - m), sum of exp(log p - m) x mean) over supports sup_JxT."""
     b, n, _ = xs_BxNxD.shape
@@ -166,7 +163,7 @@ def _evidence(g_BxNxDxD, c_BxNxD, yy_BxN, xs_BxNxD, idx_BxNxJxT, nvar, scale2):
     return (x_s * alpha).sum(-1), -0.5 * (k * jnp.log(2 * jnp.pi * nvar) + logdet + quad)
 
 
-@functools.partial(jax.jit, static_argnames=("supports", "m"))
+@jit(static_argnames=("supports", "m"))
 def _screened(xs_BxNxD, ys_BxN, nvar, scale2, supports, m):
     """`Screened` on one chunk of prompts, from exclusive prefix sums G = X^T X, c = X^T y,
     yy = y^T y (the statistics of the pairs before each position)."""
