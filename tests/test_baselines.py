@@ -273,7 +273,8 @@ def test_relu_gd_learns_something():
 def test_baselines_are_causal(name):
     """Prediction i depends on pairs < i and x_i only: change y_i and everything after i."""
     fams = {"lasso": ("linear",), "relu_gd": ("relu_net",)}.get(name, ("linear", "sinusoid"))
-    cfg = LINEAR_SINE_1D
+    pooled = name in ("dmmse", "bayes_continuous")  # the Bayes predictors of a task pool's run
+    cfg = dataclasses.replace(LINEAR_SINE_1D, task_pool=16) if pooled else LINEAR_SINE_1D
     xs, ys, _ = prompts.sample_convex(KEY, 4, cfg, "linear", "sinusoid", 0.4, n=10)
     opts = bl.Options(relu_hidden=8, relu_steps=10)
     base, _ = predict(name, xs, ys, cfg, fams=fams, opts=opts)
