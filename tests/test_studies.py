@@ -78,6 +78,16 @@ def test_plan_writes_one_task_per_configuration_with_its_seeds(tmp_path, capsys)
     assert "unchanged" in capsys.readouterr().out
 
 
+def test_a_data_grid_names_each_tasks_own_data(tmp_path):
+    """A run's "data" (experiment.json, the report's labels) is what the task trains on."""
+    out = tmp_path / "pools"
+    assert main(["sweep", "plan", "--experiment", "task-diversity", "--grid",
+                 "data.task_pool=4,0", "--seeds", "0", "--out", str(out)]) == 0
+    _, todo = read_plan(out)
+    assert [t["data"]["task_pool"] for t in todo] == [4, 0]
+    assert [t["config"]["data"].get("task_pool", 0) for t in todo] == [4, 0]  # 0: not saved
+
+
 def test_a_changed_grid_is_refused_in_one_line(tmp_path, capsys):
     out = tmp_path / "study"
     plan(out)
