@@ -86,6 +86,7 @@ def _script():
     return mod
 
 
+@pytest.mark.slow
 def test_suite_entries_that_fail_or_hang_become_error_records():
     """A variant that errors or outlives its limit (e.g. under experimental XLA flags) costs its
     limit and leaves an error record; the suite goes on and the table shows it."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import pytest
 from flax import nnx
 
 from icl_ood import presets
@@ -78,6 +79,7 @@ def assert_same_training(ref_dir, other_dir, steps):
         np.testing.assert_allclose(y, x, rtol=0, atol=PARAM_ATOL)
 
 
+@pytest.mark.slow
 def test_eight_devices_match_one(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, str(WORKER), str(tmp_path / "eight"), str(tmp_path / "facts.json")]
@@ -101,6 +103,7 @@ def test_eight_devices_match_one(tmp_path):
     assert_same_training(tmp_path / "one", tmp_path / "eight", 160)
 
 
+@pytest.mark.slow
 def test_two_processes_and_two_cpu_devices_match_one(tmp_path):
     """`icl-ood train --distributed` in 2 local processes (1 CPU device each), and
     `icl-ood train --cpu-devices 2` (one process, its CPU split into 2 devices)."""

@@ -44,7 +44,8 @@ def icl(args, plugins, cwd):
     return out.stdout
 
 
-@pytest.mark.parametrize("family", ["line_with_intercept", "cubic"])
+@pytest.mark.parametrize("family", ["line_with_intercept",
+                                    pytest.param("cubic", marks=pytest.mark.slow)])
 def test_user_family_trains_and_evaluates_with_every_baseline_or_a_note(tmp_path, family):
     plugin = tmp_path / "my_families.py"
     plugin.write_text(readme_family() + CUBIC)

@@ -141,6 +141,7 @@ def _launch(run_dir, out, err, env):
          "--run-dir", str(run_dir), *CLI_SETS], stdout=out, stderr=err, env=env)
 
 
+@pytest.mark.slow  # in-process resume stays in the default run: tests/test_train.py
 def test_interrupted_run_resumes_exactly(reference, tmp_path, env):
     """SIGINT once, SIGKILL three times (one at a random moment, possibly during start-up or
     compilation, one while a checkpoint is being written, one mid-training), rerunning the same
@@ -211,6 +212,7 @@ def test_interrupted_run_resumes_exactly(reference, tmp_path, env):
     assert metrics(run_dir) == metrics(reference)
 
 
+@pytest.mark.slow
 def test_a_second_sigint_stops_at_once_even_inside_a_long_chunk(tmp_path, env):
     """Chunks of 100 steps at batch 2,048 (seconds each): the first Ctrl-C asks for a checkpoint
     at the chunk's end, a second one ends the process at once, status 130, and the last complete
