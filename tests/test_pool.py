@@ -165,3 +165,12 @@ def test_the_pool_is_saved_with_the_run_and_read_back_from_it(tmp_path):
                 np.testing.assert_array_equal(v, p[k] + 1.0)
     finally:
         pool._SAVED.clear()
+
+
+def test_half_way_is_interpolated_in_log2_m_where_the_position_first_falls_to_one_half():
+    from icl_ood.report.pool import half_way
+    # 1.0 at M = 4, 0.0 at M = 64: 0.5 half-way in log2 M, at M = 16
+    assert "M ≈ 16 " in half_way({4: 1.0, 64: 0.0, math.inf: 0.0})
+    assert "between M = 32 (0.80) and M = 256 (0.40)" in half_way({4: 0.9, 32: 0.8, 256: 0.4})
+    assert half_way({4: 0.3}).startswith("already half-way")
+    assert half_way({4: 0.9, 32: 0.7}) == "not half-way to ridge at any pool size up to M = 32"

@@ -5,6 +5,7 @@ of the lowest out-of-distribution error and how far it rose after)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -18,6 +19,25 @@ NEAR = 0.02  # dMMSE and ridge closer than this (normalized): no position betwee
 def _seeds(vals: list[float]) -> str:
     v = np.asarray(vals, float)
     return f"{v.mean():.3f}" + (f" [{v.min():.3f}, {v.max():.3f}]" if len(v) > 1 else "")
+
+
+def half_way(positions: dict[float, float]) -> str:
+    """Where the mean position (1: dMMSE, 0: ridge) first falls to 0.5 or below, going up in
+    M: between which pool sizes, and M there by interpolation in log2 M (one sentence)."""
+    ms = sorted(m for m in positions if math.isfinite(m))
+    if not ms:
+        return "no finite pool size to place the half-way point"
+    if positions[ms[0]] <= 0.5:
+        return f"already half-way to ridge at the smallest pool size, M = {ms[0]:g}"
+    for lo, hi in itertools.pairwise(ms):
+        p_lo, p_hi = positions[lo], positions[hi]
+        if p_hi <= 0.5:
+            t = (p_lo - 0.5) / (p_lo - p_hi)
+            m = 2 ** (math.log2(lo) + t * (math.log2(hi) - math.log2(lo)))
+            return (f"half-way from dMMSE to ridge (mean position 0.5) between M = {lo:g} "
+                    f"({p_lo:.2f}) and M = {hi:g} ({p_hi:.2f}): M ≈ {m:.0f} by interpolation "
+                    "in log2 M")
+    return f"not half-way to ridge at any pool size up to M = {ms[-1]:g}"
 
 
 @plugins.section("task_diversity", sweeps=("k",), scope="data", order=10)
@@ -38,13 +58,16 @@ def section(data: dict) -> list[str]:
              ("| M | continuous prior: Transformer | dMMSE | ridge | position | its pool: "
              "Transformer | dMMSE | ridge | lowest at step (error) | rise |"),
              "|---|---|---|---|---|---|---|---|---|---|"]
+    positions = {}
     for m in sorted(groups):
         runs = groups[m]
         ood = [r["ood"][last]["model"] for r in runs]
         r0 = runs[0]
         dm, rg = r0.get("ood_dmmse"), r0.get("ood_ridge")
-        pos = ("–" if dm is None or rg is None or abs(dm - rg) < NEAR else
-               _seeds([(v - rg) / (dm - rg) for v in ood]))
+        pos = "–"
+        if dm is not None and rg is not None and abs(dm - rg) >= NEAR:
+            pos = _seeds([(v - rg) / (dm - rg) for v in ood])
+            positions[m] = float(np.mean([(v - rg) / (dm - rg) for v in ood]))
         low = []
         rise = []
         for r in runs:
@@ -59,4 +82,4 @@ def section(data: dict) -> list[str]:
             f"| {'∞' if m == math.inf else f'{m:g}'} | {_seeds(ood)} | {fmt(dm)} | {fmt(rg)} | "
             f"{pos} | {'–' if idm is None else _seeds(idm)} | {fmt(r0.get('id_dmmse'))} | "
             f"{fmt(r0.get('id_ridge'))} | {', '.join(low)} | {_seeds(rise)} |")
-    return lines + [""]
+    return lines + ["", f"At step {last}, {half_way(positions)}.", ""]
