@@ -82,9 +82,11 @@ def test_a_data_grid_names_each_tasks_own_data(tmp_path):
     """A run's "data" (experiment.json, the report's labels) is what the task trains on."""
     out = tmp_path / "pools"
     assert main(["sweep", "plan", "--experiment", "task-diversity", "--grid",
-                 "data.task_pool=4,0", "--seeds", "0", "--out", str(out)]) == 0
+                 "data.task_pool=4,0", "--set", "data.noise_std=0.5", "--seeds", "0",
+                 "--out", str(out)]) == 0
     _, todo = read_plan(out)
     assert [t["data"]["task_pool"] for t in todo] == [4, 0]
+    assert [t["data"]["noise_std"] for t in todo] == [0.5, 0.5]
     assert [t["config"]["data"].get("task_pool", 0) for t in todo] == [4, 0]  # 0: not saved
 
 

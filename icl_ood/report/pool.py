@@ -66,8 +66,8 @@ def section(data: dict) -> list[str]:
         dm, rg = r0.get("ood_dmmse"), r0.get("ood_ridge")
         pos = "–"
         if dm is not None and rg is not None and abs(dm - rg) >= NEAR:
-            pos = _seeds([(v - rg) / (dm - rg) for v in ood])
-            positions[m] = float(np.mean([(v - rg) / (dm - rg) for v in ood]))
+            rel = [(v - rg) / (dm - rg) for v in ood]
+            pos, positions[m] = _seeds(rel), float(np.mean(rel))
         low = []
         rise = []
         for r in runs:

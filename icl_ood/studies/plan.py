@@ -90,7 +90,7 @@ def tasks(experiment: str, preset: str, overrides: list[str], grid: list[tuple[s
             task = {"name": name, "run": run.name, "label": run.label,
                     "grid": {k: json.loads(v) if _is_json(v) else v for k, v in combo},
                     "overrides": [*overrides, *assign], "seeds": bundle,
-                    "data": _data(exp.changes(run), combo),
+                    "data": _data(exp.changes(run), [*overrides, *assign]),
                     "sweeps": chosen, "mix": None if exp.mix is None else list(exp.mix),
                     "baselines": None if exp.baselines is None else list(exp.baselines),
                     "n_prompts": n_prompts, "config": cfgs[0].to_dict()}
@@ -106,11 +106,11 @@ def tasks(experiment: str, preset: str, overrides: list[str], grid: list[tuple[s
     return out
 
 
-def _data(changes: dict, combo) -> dict:
-    """The data fields a task sets: the run's (experiment.json's "data"), then the grid's data.*
-    values (what the task trains on)."""
+def _data(changes: dict, sets: list[str]) -> dict:
+    """The data fields a task sets (experiment.json's "data"): the run's, then every data.*
+    value of --set and the grid, in that order (what the task trains on)."""
     out = {k: list(v) if isinstance(v, tuple) else v for k, v in changes.items()}
-    for key, raw in combo:
+    for key, _, raw in (a.partition("=") for a in sets):
         if key.startswith("data."):
             out[key.partition(".")[2]] = json.loads(raw) if _is_json(raw) else raw
     return out
