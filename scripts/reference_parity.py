@@ -220,6 +220,105 @@ def lockstep(cfg, spec: dict, steps: int) -> list[dict]:
     return out
 
 
+def crossed(cfg, spec: dict, init: str, batches: str, prompts: dict) -> dict:
+    """One seed of ours with the draws crossed: initial weights from `init` ("reference": the
+    reference's for this seed, mapped by `to_ours`; "ours": our own) and training batches from
+    `batches` ("torch": the reference's own batch sequence for this seed; "ours": our fold_in
+    batches), the setting's schedule and clipping. Returns its loss log and errors on `prompts`."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+    import torch
+    from flax import nnx
+
+    from icl_ood import evaluate as ev
+    from icl_ood.data.prompts import training_batch
+    from icl_ood.train.step import init_model, keys, loss_fn, optimizer
+    torch.set_num_threads(spec["threads"]) if spec["threads"] else None
+    torch.manual_seed(spec["seed"])  # the model first, as the reference draws it: then its batches
+    ref = reference_class(spec["repo"])(n_dims=spec["dim"], n_positions=spec["max_points"],
+                                        n_embd=spec["d_model"], n_layer=spec["n_layers"],
+                                        n_head=spec["n_heads"])
+    init_key, data_key = keys(spec["seed"])
+    graphdef, params = nnx.split(init_model(cfg, init_key), nnx.Param)
+    if init == "reference":
+        params = to_ours(ref, params)
+    tx = optimizer(cfg.train)
+    opt_state = tx.init(params)
+    n_fam, b = len(cfg.data.families), cfg.train.batch_size
+
+    def update(params, opt_state, xs, ys, mask, fam):
+        (loss, _), g = jax.value_and_grad(loss_fn, has_aux=True)(params, graphdef, xs, ys, mask,
+                                                                 fam, n_fam)
+        updates, opt_state = tx.update(g, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    def chunk(carry, batch):  # one step inside a scan of log_every steps
+        if batches == "torch":
+            xs, ys = batch
+            mask, fam = jnp.ones(ys.shape, jnp.float32), jnp.zeros(ys.shape[0], jnp.int32)
+        else:
+            xs, ys, fam, mask = training_batch(jax.random.fold_in(data_key, batch), batch, b,
+                                               cfg.data)
+        params, opt_state, loss = update(*carry, xs, ys, mask, fam)
+        return (params, opt_state), loss
+
+    run = jax.jit(lambda carry, batches_: jax.lax.scan(chunk, carry, batches_))
+    every, log, t0 = spec["log_every"], [], time.perf_counter()
+    for i0 in range(0, spec["steps"], every):
+        if batches == "torch":
+            xy = [reference_batch(spec) for _ in range(every)]
+            feed = tuple(np.stack([z[j].numpy() for z in xy]) for j in (0, 1))
+        else:
+            feed = jnp.arange(i0, i0 + every)
+        (params, opt_state), losses = run((params, opt_state), feed)
+        log.append({"step": i0 + every, "loss": float(np.mean(losses))})
+    model = nnx.merge(graphdef, params)
+    preds = {t: ev.model_predict(model, xs, ys) for t, (_, xs, ys) in prompts.items()}
+    return {"log": log, "preds": preds, "train_s": time.perf_counter() - t0}
+
+
+CROSSED = {"ref-init": ("reference", "ours"), "torch-batches": ("ours", "torch")}
+
+
+def run_crossed(args, name: str) -> dict:
+    """Adds the crossed arms (CROSSED: initial weights from one side, batches from the other) to
+    the setting's parity.json, seeds 0..N-1, each scored on the record's prompts."""
+    import torch
+    import transformers
+
+    from icl_ood.results import commit, machine
+    path = Path(args.out) / name / "parity.json"
+    if not path.exists():
+        raise SystemExit(f"--crossed: no {path}; run the setting first")
+    rec = json.loads(path.read_text())
+    cfg = setting_config(name, args.overrides)
+    if json.loads(json.dumps(cfg.to_dict())) != rec["config"] or args.seeds > rec["seeds"]:
+        raise SystemExit(f"--crossed: {path} holds another config or fewer than {args.seeds} seeds")
+    prompts = eval_prompts(cfg, name)
+    t0 = time.perf_counter()
+    for arm in args.crossed.split(","):
+        init, batches = CROSSED[arm]
+        runs = []
+        for s in range(args.seeds):
+            got = crossed(cfg, reference_spec(cfg, s, args, ""), init, batches, prompts)
+            runs.append({"log": got["log"], "train_s": got["train_s"], "errors": {
+                t: score(got["preds"][t], prompts[t][2], rec["tasks"][t]["normalizer"])
+                for t in prompts}})
+            print(f"{name}: {arm} seed {s}: {got['train_s']:.0f} s, left the plateau at "
+                  f"{left_plateau(got['log'], rec['ey2'])}", flush=True)
+        rec["arms"][arm] = runs
+        rec.setdefault("overrides", {})[arm] = [f"initial weights: {init}", f"batches: {batches}"]
+    rec["crossed_provenance"] = {
+        "command": "python scripts/reference_parity.py " + " ".join(args.argv), "commit": commit(),
+        "machine": machine(), "wall_s": time.perf_counter() - t0,
+        "reference_repo": reference_commit(args.reference_repo), "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    return rec
+
+
 def run_lockstep(args, name: str) -> dict:
     """The lockstep record of a setting: seeds 0..N-1, args.lockstep steps each."""
     from icl_ood.results import commit, machine
@@ -632,6 +731,12 @@ def main(argv=None) -> int:
                     help="instead: both models from the reference's initial weights on the same "
                          "batches for STEPS steps (run with an interpreter that has torch, "
                          "transformers and icl_ood); writes OUT/SETTING/lockstep.json|png")
+    ap.add_argument("--crossed", nargs="?", const=",".join(CROSSED), metavar="ARMS",
+                    help="instead: add arms with the draws crossed to OUT/SETTING/parity.json "
+                         "(ours from the reference's initial weights on our batches, and from "
+                         "ours on the reference's torch batches; an interpreter with torch, "
+                         "transformers and icl_ood); ARMS: comma-separated, default all of "
+                         + ", ".join(CROSSED))
     ap.add_argument("--reference-train", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.reference_train:  # the child: one reference seed
@@ -662,17 +767,24 @@ def main(argv=None) -> int:
         reference_source(args.reference_repo)
     except (OSError, subprocess.CalledProcessError):
         ap.error(f"--reference-repo: no src/models.py in {args.reference_repo}")
-    if args.lockstep is not None:
-        if args.lockstep < 1:
+    if args.crossed and not set(args.crossed.split(",")) <= set(CROSSED):
+        ap.error(f"--crossed: unknown arm in {args.crossed!r}; known: {', '.join(CROSSED)}")
+    if args.lockstep is not None or args.crossed:
+        if args.lockstep is not None and args.lockstep < 1:
             ap.error(f"--lockstep: must be >= 1, got {args.lockstep}")
         try:
             import torch  # noqa: F401
             import transformers  # noqa: F401
         except ImportError:
-            ap.error(f"--lockstep: {sys.executable} lacks torch and transformers; run the script "
+            ap.error(f"{sys.executable} lacks torch and transformers; run the script "
                      "with an interpreter that has them and icl_ood")
         args.argv = argv
-        for n in names:
+        for n in names if args.crossed else []:
+            rec = run_crossed(args, n)
+            (Path(args.out) / n / "parity.json").write_text(json.dumps(rec, indent=1) + "\n")
+            figure(rec, Path(args.out) / n)
+            print(summary(rec), flush=True)
+        for n in names if args.lockstep is not None else []:
             rec = run_lockstep(args, n)
             out = Path(args.out) / n
             out.mkdir(parents=True, exist_ok=True)
