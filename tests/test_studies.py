@@ -90,6 +90,21 @@ def test_a_data_grid_names_each_tasks_own_data(tmp_path):
     assert [t["config"]["data"].get("task_pool", 0) for t in todo] == [4, 0]  # 0: not saved
 
 
+def test_seeds_bundle_runs_that_differ_only_in_their_seed(tmp_path):
+    """`compute` has runs seed0 and seed1: under --seeds they are one task per grid point, so no
+    seed trains twice; without --seeds each keeps its own seed."""
+    out = tmp_path / "compute"
+    assert main(["sweep", "plan", "--experiment", "compute", "--grid", "train.lr=1e-3,3e-3",
+                 "--seeds", "0,1,2,3", "--out", str(out)]) == 0
+    _, todo = read_plan(out)
+    assert [t["name"] for t in todo] == ["lr=0.001", "lr=0.003"]
+    assert [t["seeds"] for t in todo] == [[0, 1, 2, 3]] * 2
+    assert [t["label"] for t in todo] == ["seeds 0,1,2,3"] * 2
+    own = tmp_path / "own"
+    assert main(["sweep", "plan", "--experiment", "compute", "--out", str(own)]) == 0
+    assert [(t["name"], t["seeds"]) for t in read_plan(own)[1]] == [("seed0", [0]), ("seed1", [1])]
+
+
 def test_a_changed_grid_is_refused_in_one_line(tmp_path, capsys):
     out = tmp_path / "study"
     plan(out)

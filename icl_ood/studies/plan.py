@@ -7,6 +7,7 @@ differs.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import re
@@ -74,7 +75,7 @@ def tasks(experiment: str, preset: str, overrides: list[str], grid: list[tuple[s
         if s not in sweep_registry.names():
             raise ConfigError(f"--sweeps: unknown sweep {s!r}; known: {sweep_registry.names()}")
     out, seen = [], {}
-    for run in exp.runs:
+    for run in bundled_runs(exp, seeds):
         for combo in itertools.product(*[[(k, v) for v in vs] for k, vs in grid]):
             assign = [f"{k}={v}" for k, v in combo]
             bundle = [run.seed] if seeds is None else seeds
@@ -84,7 +85,7 @@ def tasks(experiment: str, preset: str, overrides: list[str], grid: list[tuple[s
             except ConfigError as e:
                 where = f" ({', '.join(assign)})" if assign else ""
                 raise ConfigError(f"run {run.name}{where}: {e}") from None
-            parts = ([run.name] if len(exp.runs) > 1 or not grid else []) + \
+            parts = ([run.name] if len(bundled_runs(exp, seeds)) > 1 or not grid else []) + \
                 [_slug(k, v) for k, v in combo]
             name = ".".join(parts)
             task = {"name": name, "run": run.name, "label": run.label,
@@ -104,6 +105,20 @@ def tasks(experiment: str, preset: str, overrides: list[str], grid: list[tuple[s
         t["index"] = i
         t["hash"] = task_hash(t)
     return out
+
+
+def bundled_runs(exp, seeds: list[int] | None) -> list:
+    """The experiment's runs, where --seeds gives every task its seed bundle: runs that differ
+    only in their own seed (the `compute` experiment's seed0 and seed1) are then one run, named
+    "seeds", else each seed would train twice."""
+    if seeds is None:
+        return list(exp.runs)
+    groups: dict[str, list] = {}
+    for run in exp.runs:
+        groups.setdefault(json.dumps(exp.changes(run), sort_keys=True, default=str), []).append(run)
+    return [g[0] if len(g) == 1 else dataclasses.replace(
+        g[0], name="seeds", label="seeds " + ",".join(map(str, seeds)), seed=seeds[0])
+        for g in groups.values()]
 
 
 def _data(changes: dict, sets: list[str]) -> dict:
