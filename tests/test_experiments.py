@@ -50,6 +50,12 @@ OLD = {
     "mueller": (('data.dim=1', 'data.n_points=81', 'data.x_dist="uniform"', 'data.x_scale=1.0',
                  'data.noise_std=0.1', 'data.families=["line", "offset_sine"]',
                  'data.weights=[0.5, 0.5]', 'model.max_points=81'), {"sine_line": ()}),
+    "mueller-along": (('data.dim=1', 'data.n_points=81', 'data.x_dist="uniform"',
+                       'data.x_scale=1.0', 'data.noise_std=0.1',
+                       'data.families=["line", "offset_sine"]', 'data.weights=[0.5, 0.5]',
+                       'model.max_points=81', 'model.init="reference"',
+                       'train.schedule="constant"', "train.lr=1e-3", "train.steps=12800"),
+                      {"sine_line": ()}),
     "compute": (LS + ('train.schedule="constant"', "train.lr=1e-3", "train.steps=64000"),
                 {"seed0": (), "seed1": ("train.seed=1",)}),
     "task-diversity": (

@@ -16,7 +16,7 @@ from icl_ood.config import ConfigError
 from icl_ood.experiments.base import BOTH, LIN, LS, SIN, Experiment, Run
 
 MODULES = ("demo", "ood", "freq", "selection", "selection_1d", "selection_relu", "mueller",
-           "compute", "selection_d20", "task_diversity")
+           "mueller_along", "compute", "selection_d20", "task_diversity")
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e for e in (importlib.import_module(f"{__name__}.{m}").EXPERIMENT for m in MODULES)}
 

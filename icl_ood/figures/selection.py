@@ -195,14 +195,29 @@ def fig_cost_along(data, out: Path) -> list[Path]:
 SLOPE_KS = (10, 20, 40, 80)
 
 
+PROTOCOLS = {"slope": "random x, the pretraining label noise (ours)",
+             "slope_grid": "evenly spaced x, noiseless (Mueller et al.'s)"}
+
+
 @figure("slope", file="8_slope_sweep", sweeps=("slope",), order=80, caption=(
-    "Mueller et al.'s test functions A sin(w x) + m x vs the slope m: the Bayes posterior "
-    "weight of each pretraining family (does it blend or commit?) and the errors at k = 10, "
-    "20, 40, 80."))
+    "Mueller et al.'s test functions A sin(w x) + m x vs the slope m, at random x with the "
+    "pretraining label noise: the Bayes posterior weight of each pretraining family (does it "
+    "blend or commit?) and the errors at k = 10, 20, 40, 80."))
 def fig_slope(data, out: Path) -> list[Path]:
-    """8. Mueller et al.'s test functions A sin(w x) + m x vs the slope m: the Bayes posterior
-    weight of each pretraining family, and the error at k = 10, 20, 40, 80."""
-    runs = [r for r in data["runs"] if r["rows"].get("slope")]
+    """8. Mueller et al.'s test functions vs the slope m, our protocol (random x, label noise)."""
+    return _slope_figure(data, out, "slope", "8_slope_sweep")
+
+
+@figure("slope_grid", file="8_slope_grid_sweep", sweeps=("slope_grid",), order=81, caption=(
+    "The same on Mueller et al.'s own protocol: noiseless labels at evenly spaced x."))
+def fig_slope_grid(data, out: Path) -> list[Path]:
+    """8b. Mueller et al.'s test functions vs the slope m on their protocol (grid x, noiseless)."""
+    return _slope_figure(data, out, "slope_grid", "8_slope_grid_sweep")
+
+
+def _slope_figure(data, out: Path, sweep: str, file: str) -> list[Path]:
+    """Per run and k: the Bayes posterior weight of each pretraining family, and the errors."""
+    runs = [r for r in data["runs"] if r["rows"].get(sweep)]
     if not runs:
         return []
     ks = [k for k in SLOPE_KS if k <= _kmax(runs[0])]
@@ -213,7 +228,7 @@ def fig_slope(data, out: Path) -> list[Path]:
         for i, k in enumerate(ks):
             col = j * len(ks) + i
             ax = axes[0, col]
-            w = [r for r in run["weights"].get("slope", []) if r["k"] == k]
+            w = [r for r in run["weights"].get(sweep, []) if r["k"] == k]
             for c, fam in enumerate(fams):
                 sel = sorted((r for r in w if r["component"] == fam), key=lambda r: r["slope"])
                 if sel:
@@ -228,17 +243,19 @@ def fig_slope(data, out: Path) -> list[Path]:
                 ax.set_ylabel("Bayes posterior weight\n(mean over prompts)")
             ax = axes[1, col]
             for p in ("model", "bayes_mixture", "task_bayes", "least_squares"):
-                x, y, lo, hi = at_k(run["rows"]["slope"], p, k, "slope")
+                x, y, lo, hi = at_k(run["rows"][sweep], p, k, "slope")
                 if x.size:
                     _line(ax, x, y, lo, hi, p)
             ax.set_yscale("log")
-            ax.set_ylim(0.05, 3)
+            ax.set_ylim(1e-3 if sweep == "slope_grid" else 0.05, 3)
             ax.set_xlabel("slope m")
             if col == 0:
-                ax.set_ylabel("normalized sq. error\n(task prior Bayes: the noise)")
+                ax.set_ylabel("normalized sq. error" + (
+                    "\n(task prior Bayes: the noise)" if sweep == "slope" else ""))
     _legend(fig, axes)
-    _suptitle(fig, "Test functions A sin(w x) + m x (the pretraining sine plus a line): Bayes "
-                 "posterior over the pretraining families, and the error, vs slope m", y=1.0)
+    _suptitle(fig, "Test functions A sin(w x) + m x (the pretraining sine plus a line), "
+                   f"{PROTOCOLS[sweep]}: Bayes posterior over the pretraining families, and the "
+                   "error, vs slope m", y=1.0)
     fig.tight_layout()
-    return style._save(fig, out, "8_slope_sweep")
+    return style._save(fig, out, file)
 

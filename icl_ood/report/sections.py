@@ -187,9 +187,10 @@ def rise_sentence(rows, predictor: str, task: str) -> str:
 COST_KS = (2, 5, 10, 20)
 
 
-def slope_section(run) -> list[str]:
-    """Mueller et al.'s test functions: Bayes posterior weight of each family and the errors."""
-    rows, w = run["rows"]["slope"], run["weights"].get("slope", [])
+def slope_section(run, sweep: str = "slope") -> list[str]:
+    """Mueller et al.'s test functions: Bayes posterior weight of each family and the errors
+    (`sweep`: "slope", random x with the pretraining noise; "slope_grid", their protocol)."""
+    rows, w = run["rows"][sweep], run["weights"].get(sweep, [])
     ks = [k for k in (10, 20, 40, 80) if any(r["k"] == k for r in rows)]
     slopes = sorted({r["slope"] for r in rows})
     fams = list(dict.fromkeys(r["component"] for r in w))
@@ -202,9 +203,12 @@ def slope_section(run) -> list[str]:
                          + [_f(_val(rows, p, k, slope=m))
                             for p in ("model", "bayes_mixture", "task_bayes")])
     expr = next((r.get("function") for r in rows), "")
-    head = (f"Test functions {expr.split('+')[0]} + m x (a sum of the two pretraining families; "
-            f"normalized error, divided by the task's E[y^2]; \"{name('task_bayes')}\" is "
-            "the function itself, so its error is the label noise):")
+    protocol = ("random x with the pretraining label noise" if sweep == "slope" else
+                "Mueller et al.'s protocol: evenly spaced x, noiseless labels")
+    head = (f"Test functions {expr.split('+')[0]} + m x (a sum of the two pretraining families), "
+            f"{protocol} (normalized error, divided by the task's E[y^2]; "
+            f"\"{name('task_bayes')}\" is the function itself, so its error is the label "
+            "noise):")
     return [head, ""] + \
         _table(["m", "k"] + [f"P({f}), Bayes" for f in fams]
                + [name(p) for p in ("model", "bayes_mixture", "task_bayes")], lines)
@@ -253,5 +257,7 @@ for _s in (Section("convex", lambda run, data: convex_section(run, data["experim
            Section("freq", lambda run, data: freq_section(run), sweeps=("freq",), order=20),
            Section("selection", _selection, sweeps=("k",), order=30),
            Section("slope", lambda run, data: slope_section(run), sweeps=("slope",), order=40),
+           Section("slope_grid", lambda run, data: slope_section(run, "slope_grid"),
+                   sweeps=("slope_grid",), order=41),
            Section("cost", _cost, sweeps=("k",), order=50)):
     register(_s)
