@@ -335,3 +335,34 @@ def test_slurm_without_a_cluster_is_one_line(tmp_path, monkeypatch):
     err = lines(r.stderr)
     assert len(err) == 1 and "--executor slurm: submitit:" in err[0], err
     assert not (out / "submitit" / "submissions.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_a_study_scores_its_experiments_steps_and_states_each_seeds_crossing(tmp_path):
+    """A `compute` study (steps_per_octave 4) keeps and scores its runs at the experiment's
+    quarter-octave steps, not only at the end, and its report gives, per mixture and k, each
+    seed's crossing of the pretraining prior's Bayes predictor and the median over seeds."""
+    from icl_ood.report import crossing as cr
+    from icl_ood.train.runs import score_steps
+    out = tmp_path / "compute"
+    assert main(["sweep", "plan", "--experiment", "compute", "--preset", "tiny",
+                 "--set", "train.steps=80", "--set", "train.steps_per_dispatch=10",
+                 "--set", "train.warmup_steps=0", "--sweeps", "convex", "--n-prompts", "16",
+                 "--seeds", "0,1", "--out", str(out)]) == 0
+    assert read_plan(out)[1][0]["steps_per_octave"] == 4
+    assert main(["sweep", "run", str(out), "--all"]) == 0
+    assert main(["sweep", "collect", str(out)]) == 0
+    want = score_steps(80, 10, 4)  # 10, 20, 30, 40, 50, 60, 70, 80
+    data = results.load(out)
+    by_seed = {}
+    for run in data["runs"]:
+        along = results.load_run(run["dir"])["runs"][0]["along"]["convex"]
+        assert sorted(along) == list(want), (run["name"], sorted(along))
+        by_seed[run["config"]["train"]["seed"]] = along
+    report = (out / "report.md").read_text()
+    assert "## Crossing the Bayes predictor of the pretraining prior" in report
+    for test in ("a=0.5", "a=0.3", "a=0.7"):
+        cs = [cr.crossing(by_seed[s], test, 10) for s in (0, 1)]
+        row = (f"| seeds | {test} | 10 | seed 0: {cs[0].describe()}; seed 1: {cs[1].describe()} "
+               f"| {cr.over_seeds(cs)} |")
+        assert row in report, (row, report)

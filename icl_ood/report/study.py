@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from icl_ood import results
+from icl_ood.report.crossing import crossing as paired_crossing
+from icl_ood.report.crossing import over_seeds as crossing_over_seeds
 
 # Student's t 0.95 quantiles by degrees of freedom (two-sided 90% intervals); 1.645 beyond.
 T95 = {1: 6.314, 2: 2.920, 3: 2.353, 4: 2.132, 5: 2.015, 6: 1.943, 7: 1.895, 8: 1.860,
@@ -66,7 +68,48 @@ def section(data: dict) -> list[str]:
                     cells.append("–" if None in vals else over_seeds(vals))
                 lines.append(f"| {t['name']} | {test} | " + " | ".join(cells) + " |")
         lines += [""] + _along(data, sweep, study, min(10, kmax))
-    return lines
+    return lines + crossings(data)
+
+
+CROSSING_TASKS = ("a=0.5", "a=0.3", "a=0.7")  # the convex sweep's mixtures the crossing is for
+
+
+def crossings(data: dict) -> list[str]:
+    """Per grid task, mixture and k (10 and the largest): when each seed's error crosses the
+    Bayes predictor of its pretraining prior (report/crossing.py: decided by the paired 90%
+    interval of model minus Bayes at each scored step), and over seeds the median and range."""
+    study = data["request"]["study"]
+    if "convex" not in data["experiment"]["sweeps"]:
+        return []
+    runs = {r["name"]: r for r in data["runs"]}
+    steps = {}
+    for t in study["tasks"]:
+        for n in t["runs"]:
+            along = dict(results.load_run(runs[n]["dir"])["runs"][0].get("along", {})
+                         .get("convex", {}))
+            along.setdefault(runs[n]["step"], runs[n]["rows"].get("convex", []))
+            steps[n] = along
+    if all(len(v) < 2 for v in steps.values()):
+        return []
+    kmax = runs[study["tasks"][0]["runs"][0]]["config"]["data"]["n_points"] - 1
+    ks = list(dict.fromkeys(k for k in (10, 40, kmax) if k <= kmax))[:2]
+    lines = ["## Crossing the Bayes predictor of the pretraining prior", "",
+             "Per seed: the scored steps between which the mixture error goes from below the "
+             "Bayes predictor of the pretraining prior to above it, each step decided by the "
+             "paired 90% bootstrap interval of model minus Bayes on the same prompts (undecided "
+             "where it contains 0); over seeds: the median and range of the crossing steps "
+             "(each the geometric mean of its bracket).", "",
+             "| task | test | k | per seed | over seeds |", "|---|---|---|---|---|"]
+    for t in study["tasks"]:
+        for test in CROSSING_TASKS:
+            for k in ks:
+                cs = [paired_crossing(steps[n], test, k) for n in t["runs"]]
+                if all(c.kind == "no rows" for c in cs):
+                    continue
+                per = "; ".join(f"seed {runs[n]['config']['train']['seed']}: {c.describe()}"
+                                for n, c in zip(t["runs"], cs))
+                lines.append(f"| {t['name']} | {test} | {k} | {per} | {crossing_over_seeds(cs)} |")
+    return lines + [""]
 
 
 def _along(data: dict, sweep: str, study: dict, k: int) -> list[str]:

@@ -94,7 +94,10 @@ def tasks(experiment: str, preset: str, overrides: list[str], grid: list[tuple[s
                     "data": _data(exp.changes(run), [*overrides, *assign]),
                     "sweeps": chosen, "mix": None if exp.mix is None else list(exp.mix),
                     "baselines": None if exp.baselines is None else list(exp.baselines),
-                    "n_prompts": n_prompts, "config": cfgs[0].to_dict()}
+                    "n_prompts": n_prompts, "config": cfgs[0].to_dict(),
+                    # scored along training at the experiment's steps (none: the last only)
+                    **({"steps_per_octave": exp.steps_per_octave} if exp.steps_per_octave
+                       else {})}
             same = seen.get(results.digest([c.to_dict() for c in cfgs]))
             if same is not None or name in {t["name"] for t in out}:
                 raise ConfigError(f"tasks {same or name!r} and {name!r} train the same "

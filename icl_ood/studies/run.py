@@ -61,7 +61,8 @@ def _train(task: dict, cfgs, dirs: list[Path], progress: bool, log) -> dict:
         return {"resumed_from": steps, "steps": steps, "wall_s": 0.0}
     log(f"task {task['index']} {task['name']}: train {len(dirs)} seeds {task['seeds']} "
         f"together, {steps} steps")
-    s = train_many(cfgs, dirs, progress=progress, shard_runs=True)
+    s = train_many(cfgs, dirs, progress=progress, shard_runs=True,
+                   keep_steps=along_steps(task, cfgs[0])[:-1])
     if s["interrupted"]:
         raise Interrupted(s["interrupted"], f"{s['interrupted']}: task {task['index']} "
                           f"{task['name']} stopped at step {s['steps']} of {steps} with a "
@@ -70,9 +71,17 @@ def _train(task: dict, cfgs, dirs: list[Path], progress: bool, log) -> dict:
             "run_devices": s.get("run_devices", 1), "n_devices": s["n_devices"]}
 
 
-def score_steps(run_dir: Path, cfg) -> list[int]:
-    """The steps a run is scored at: its kept log-spaced checkpoints (train.keep_log) and the
-    final step."""
+def along_steps(task: dict, cfg) -> tuple[int, ...]:
+    """The experiment's score steps along training (its steps_per_octave, saved in the task;
+    just the last step if none)."""
+    from icl_ood.train.runs import score_steps as log_spaced
+    return log_spaced(cfg.train.steps, cfg.train.steps_per_dispatch,
+                      task.get("steps_per_octave", 0))
+
+
+def score_steps(run_dir: Path, cfg, task: dict | None = None) -> list[int]:
+    """The steps a run is scored at: its kept checkpoints at log-spaced steps (train.keep_log's
+    octaves and the experiment's score steps) and the final step."""
     from icl_ood.checkpoint import Checkpoints
     from icl_ood.train.runs import log_steps
     ckpts = Checkpoints(run_dir / "ckpt")
@@ -80,7 +89,8 @@ def score_steps(run_dir: Path, cfg) -> list[int]:
         kept = set(ckpts.steps())
     finally:
         ckpts.close()
-    return sorted(kept & set(log_steps(cfg.train)) - {cfg.train.steps}) + [cfg.train.steps]
+    wanted = set(log_steps(cfg.train)) | set(along_steps(task or {}, cfg))
+    return sorted(kept & wanted - {cfg.train.steps}) + [cfg.train.steps]
 
 
 def _score(out: Path, task: dict, run_dir: Path, log) -> dict:
@@ -94,7 +104,7 @@ def _score(out: Path, task: dict, run_dir: Path, log) -> dict:
     files, checksum = [], None
     mix = tuple(task["mix"]) if task["mix"] else None
     baselines = None if task["baselines"] is None else tuple(task["baselines"])
-    for step in score_steps(run_dir, cfg):
+    for step in score_steps(run_dir, cfg, task):
         at = None if step == final else step  # the final step's files are the run's latest
         model, mcfg, got = load_model(run_dir, at)
         if got != step:  # never score a half-trained model as the result

@@ -58,7 +58,7 @@ def train(cfg: Config, run_dir: str | Path, *, progress: bool = True,
 
 def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool = True,
                stop_at: int | None = None, run_batch: int | None = None,
-               shard_runs: bool = False) -> dict:
+               shard_runs: bool = False, keep_steps: tuple[int, ...] = ()) -> dict:
     """Trains several runs in one compiled program, run i of `cfgs[i]` in `run_dirs[i]`, each
     with its own config.json, metrics.jsonl and checkpoints, resuming all from the newest step
     every run has a checkpoint for. The configs may differ only in GROUP_FIELDS (seed and
@@ -67,7 +67,8 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
     results equal training its config alone: bitwise with run_batch=1, to float tolerance
     when vmapped (batched matmuls round differently). `shard_runs`: split the runs (not the
     batch) over this process's devices, the most that divide their number (make_run_mesh; each
-    device trains whole runs, as one device would with the same run_batch).
+    device trains whole runs, as one device would with the same run_batch). `keep_steps`:
+    checkpoints kept for good besides train.keep_log's (e.g. a study's score steps).
     """
     if len(cfgs) != len(run_dirs):
         raise ConfigError(f"train_many: {len(cfgs)} configs but {len(run_dirs)} run folders")
@@ -99,7 +100,7 @@ def train_many(cfgs: list[Config], run_dirs: list[str | Path], *, progress: bool
     if run_mesh is not None:  # every array with a leading run axis: split over the devices
         state, data_keys, weights = jax.device_put((state, data_keys, weights),
                                                    run_sharding(run_mesh))
-    kept = log_steps(cfg.train)
+    kept = tuple(sorted(set(log_steps(cfg.train)) | set(keep_steps)))
     ckpts = [Checkpoints(d / "ckpt", keep=cfg.train.keep_ckpts, keep_steps=kept) for _, d in runs]
     start, state, metas = _restore(ckpts, state)
     for _, d in runs:
