@@ -656,6 +656,8 @@ def summary(rec: dict) -> str:
     for arm, runs in arms.items():
         lines.append(f"- {arm}: " + ", ".join(str(left_plateau(r["log"], rec["ey2"]))
                                                for r in runs))
+    if all(a in arms for a in CROSSED):
+        lines += ["", crossed_table(rec)]
     lines.append("\ninitial parameters, std (max |v|) per group, seed 0:")
     groups = sorted(rec["init"]["reference"])
     lines.append("| group | " + " | ".join(rec["init"]) + " |")
@@ -664,6 +666,57 @@ def summary(rec: dict) -> str:
         lines.append(f"| {g} | " + " | ".join(
             f"{s[g][0]:.4g} ({s[g][2]:.3g})" if g in s else "-" for s in rec["init"].values()) + " |")
     return "\n".join(lines)
+
+
+def crossed_table(rec: dict) -> str:
+    """The 2 x 2 of initial weights x batches (reference = the reference arm; ours = our arm):
+    the steps to leave the plateau per cell (geometric mean over the seeds that left, how many
+    left), and exact one-sided permutation tests of each factor on log exit steps (seeds that
+    never left counted at the last step)."""
+    import itertools
+
+    import numpy as np
+    cells = {("torch", "torch"): "reference", ("torch", "ours"): "ref-init",
+             ("ours", "torch"): "torch-batches", ("ours", "ours"): "ours"}
+    last = rec["config"]["train"]["steps"]
+    exits = {arm: [left_plateau(r["log"], rec["ey2"]) for r in rec["arms"][arm]]
+             for arm in cells.values()}
+    logs = {arm: np.log([e or last for e in v]) for arm, v in exits.items()}
+
+    def cell(arm):
+        got = [e for e in exits[arm] if e]
+        gm = float(np.exp(np.mean(np.log(got)))) if got else float("nan")
+        return f"{gm:.0f} ({len(got)} of {len(exits[arm])} left)"
+
+    def perm_p(a, b):  # P(mean log exit of a group of len(a) >= observed), exact
+        pooled, obs = np.concatenate([a, b]), a.mean()
+        sums = [pooled[list(i)].mean() for i in itertools.combinations(range(len(pooled)), len(a))]
+        return float(np.mean(np.asarray(sums) >= obs - 1e-12))
+
+    init_ours = np.concatenate([logs["torch-batches"], logs["ours"]])
+    init_ref = np.concatenate([logs["reference"], logs["ref-init"]])
+    batch_ours = np.concatenate([logs["ref-init"], logs["ours"]])
+    batch_torch = np.concatenate([logs["reference"], logs["torch-batches"]])
+    sub = math.comb(2 * len(init_ours), len(init_ours)) <= 200_000  # exact, else sampled
+    rng = np.random.default_rng(0)
+
+    def p_of(a, b):
+        if sub:
+            return perm_p(a, b)
+        pooled, obs = np.concatenate([a, b]), a.mean()
+        draws = [rng.permutation(pooled)[:len(a)].mean() for _ in range(100_000)]
+        return float((np.sum(np.asarray(draws) >= obs - 1e-12) + 1) / (len(draws) + 1))
+
+    return "\n".join([
+        "steps to leave the plateau, initial weights x batches (geometric mean over the seeds "
+        "that left):",
+        "| initial weights | the reference's (torch) batches | our batches |", "|---|---|---|",
+        f"| the reference's (torch) | {cell('reference')} | {cell('ref-init')} |",
+        f"| ours (jax) | {cell('torch-batches')} | {cell('ours')} |",
+        f"our initial weights later than the reference's: one-sided permutation p = "
+        f"{p_of(init_ours, init_ref):.3g}; our batches later than torch's: p = "
+        f"{p_of(batch_ours, batch_torch):.3g} (log exit steps, seeds that never left at "
+        f"{last}; {'exact' if sub else '100,000 random splits'})"])
 
 
 def figure(rec: dict, out: Path) -> None:
