@@ -182,9 +182,10 @@ def test_a_grid_through_submitit_leaves_only_manifested_results_and_redraws(stud
     assert [r["name"] for r in data["runs"]] == [
         "d_model=16.seed0", "d_model=16.seed1", "d_model=32.seed0", "d_model=32.seed1"]
     for rec in (results.read_json(p) for p in study.glob("tasks/*[0-9].json")):
-        for name, run in rec["runs"].items():  # scored at the kept steps 50, 100 and at 200
-            assert run["results"] == [f"runs/{name}/eval/k.n16.step50.jsonl",
-                                      f"runs/{name}/eval/k.n16.step100.jsonl",
+        for name, run in rec["runs"].items():  # scored at the kept steps 50, 100 (the model's
+            # rows against yardsticks computed once) and fully at 200
+            assert run["results"] == [f"runs/{name}/eval/k.n16.yard.step50.jsonl",
+                                      f"runs/{name}/eval/k.n16.yard.step100.jsonl",
                                       f"runs/{name}/eval/k.n16.jsonl",
                                       f"runs/{name}/eval/examples.json"]
     report = (study / "report.md").read_text()

@@ -43,7 +43,7 @@ def run_task(out: str | Path, index: int, *, progress: bool = False, log=print) 
     t0 = time.perf_counter()
     with claimed(out, task):
         training = _train(task, cfgs, dirs, progress, log)
-        runs = {d.name: _score(out, task, d, log) for d in dirs}
+        runs = {d.name: _score(out, task, d, log, donors=dirs) for d in dirs}
         rec = {"index": index, "name": task["name"], "hash": task["hash"], "runs": runs,
                "training": training, "wall_s": round(time.perf_counter() - t0, 1),
                "commit": results.commit(), **results.machine()}
@@ -93,11 +93,12 @@ def score_steps(run_dir: Path, cfg, task: dict | None = None) -> list[int]:
     return sorted(kept & wanted - {cfg.train.steps}) + [cfg.train.steps]
 
 
-def _score(out: Path, task: dict, run_dir: Path, log) -> dict:
+def _score(out: Path, task: dict, run_dir: Path, log, donors=()) -> dict:
     """Evaluates one run's sweeps at every score step (reusing results that match); its final
     step, parameter checksum and result files (relative to `out`)."""
     from icl_ood import evaluate as ev
     from icl_ood import examples
+    from icl_ood import yardsticks as ys
     from icl_ood.train import load_model
     cfg = planning.configs(task)[0]
     final = cfg.train.steps
@@ -115,14 +116,24 @@ def _score(out: Path, task: dict, run_dir: Path, log) -> dict:
             checksum = sums
             _train_manifest(run_dir, mcfg, step, sums)
         for sweep in task["sweeps"]:
+            if at is not None:  # along training: the model's rows against yardsticks kept once
+                options = ev.eval_options(mcfg.data, sweep, n_prompts=task["n_prompts"],
+                                          mix=mix, baselines=baselines)
+                path = ys.step_path(run_dir, sweep, options, step)
+                if not ys.scored(run_dir, mcfg, sweep, options, step):
+                    log(f"    {run_dir.name}: {sweep} at step {step}")
+                    ys.score(run_dir, sweep, (model, mcfg, step), n_prompts=task["n_prompts"],
+                             mix=mix, baselines=baselines, checksum=sums, donors=donors)
+                files.append(path)
+                continue
             options = ev.eval_options(mcfg.data, sweep, n_prompts=task["n_prompts"], mix=mix,
-                                      baselines=baselines, at_step=at)
+                                      baselines=baselines)
             path = ev.sweep_paths(run_dir, sweep, options)[0]
             if not results.matches(path, ev.result_inputs(mcfg, step, sums, sweep, options)):
                 log(f"    {run_dir.name}: {sweep} at step {step}")
                 ev.run_sweep(run_dir, sweep, n_prompts=task["n_prompts"], mix=mix,
                              baselines=baselines, model_and_cfg=(model, mcfg, step),
-                             checksum=sums, at_step=at)
+                             checksum=sums)
             files.append(path)
         if at is None and mcfg.data.dim == 1:  # the example-prompt figure's curves
             ex_mix = mix or (mcfg.data.families[0],)
