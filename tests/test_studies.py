@@ -99,7 +99,7 @@ def test_seeds_bundle_runs_that_differ_only_in_their_seed(tmp_path):
     _, todo = read_plan(out)
     assert [t["name"] for t in todo] == ["lr=0.001", "lr=0.003"]
     assert [t["seeds"] for t in todo] == [[0, 1, 2, 3]] * 2
-    assert [t["label"] for t in todo] == ["seeds 0,1,2,3"] * 2
+    assert [t["label"] for t in todo] == ["compute"] * 2
     own = tmp_path / "own"
     assert main(["sweep", "plan", "--experiment", "compute", "--out", str(own)]) == 0
     assert [(t["name"], t["seeds"]) for t in read_plan(own)[1]] == [("seed0", [0]), ("seed1", [1])]
@@ -360,6 +360,7 @@ def test_a_study_scores_its_experiments_steps_and_states_each_seeds_crossing(tmp
         along = results.load_run(run["dir"])["runs"][0]["along"]["convex"]
         assert sorted(along) == list(want), (run["name"], sorted(along))
         by_seed[run["config"]["train"]["seed"]] = along
+    assert (out / "figures" / "along_training.png").exists()  # every run's steps, drawn
     report = (out / "report.md").read_text()
     assert "## Crossing the Bayes predictor of the pretraining prior" in report
     for test in ("a=0.5", "a=0.3", "a=0.7"):

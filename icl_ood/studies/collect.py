@@ -4,6 +4,7 @@ experiment.json lists every run, `icl-ood figures --from DIR` redraws it)."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -34,6 +35,10 @@ def collect(out: str | Path, partial: bool = False, log=print) -> Path:
     from icl_ood.replicate import describe
     exp, cfgs = _experiment(request, done)
     body = describe(exp, cfgs, request["n_prompts"])
+    for run in body["runs"]:  # steps scored along training: the along figure's rows
+        along = _along(records, run)
+        if along:
+            run["along"] = along
     study = {"grid": request["grid"], "seeds": request["seeds"], "n_tasks": len(todo),
              "missing": [s.name for s in missing],
              "tasks": [{"index": t["index"], "name": t["name"], "hash": t["hash"],
@@ -56,6 +61,27 @@ def collect(out: str | Path, partial: bool = False, log=print) -> Path:
     log(f"collected {len(done)} of {len(todo)} tasks: {len(paths)} figure files in "
         f"{out / 'figures'}, report {path}" + (f"; missing {len(missing)}" if missing else ""))
     return path
+
+
+def _along(records: dict, run: dict) -> dict:
+    """{sweep: {step: [file]}} of a run scored at several steps (its task record's files: the
+    model's rows at each kept step, the full evaluation at the last), or {} if scored once."""
+    rec = next((r["runs"][run["name"]] for r in records.values() if run["name"] in r["runs"]),
+               None)
+    if rec is None:
+        return {}
+    along: dict[str, dict[str, list[str]]] = {}
+    for f in rec["results"]:
+        name = Path(f).name
+        m = re.fullmatch(r"(\w+)\..*\.step(\d+)\.jsonl", name)
+        if m:
+            along.setdefault(m[1], {})[m[2]] = [f"eval/{name}"]
+    if not along:
+        return {}
+    for sweep, files in run["results"].items():
+        if sweep in along:
+            along[sweep][str(rec["step"])] = files
+    return along
 
 
 def _data_changes(request: dict, cfgs: dict) -> dict:

@@ -113,14 +113,14 @@ def tasks(experiment: str, preset: str, overrides: list[str], grid: list[tuple[s
 def bundled_runs(exp, seeds: list[int] | None) -> list:
     """The experiment's runs, where --seeds gives every task its seed bundle: runs that differ
     only in their own seed (the `compute` experiment's seed0 and seed1) are then one run, named
-    "seeds", else each seed would train twice."""
+    "seeds" and labelled by the experiment, else each seed would train twice."""
     if seeds is None:
         return list(exp.runs)
     groups: dict[str, list] = {}
     for run in exp.runs:
         groups.setdefault(json.dumps(exp.changes(run), sort_keys=True, default=str), []).append(run)
     return [g[0] if len(g) == 1 else dataclasses.replace(
-        g[0], name="seeds", label="seeds " + ",".join(map(str, seeds)), seed=seeds[0])
+        g[0], name="seeds", label=exp.name, seed=seeds[0])
         for g in groups.values()]
 
 
