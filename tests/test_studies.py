@@ -360,7 +360,8 @@ def test_a_study_scores_its_experiments_steps_and_states_each_seeds_crossing(tmp
         along = results.load_run(run["dir"])["runs"][0]["along"]["convex"]
         assert sorted(along) == list(want), (run["name"], sorted(along))
         by_seed[run["config"]["train"]["seed"]] = along
-    assert (out / "figures" / "along_training.png").exists()  # every run's steps, drawn
+    for fig in ("along_training.png", "crossing.png"):  # every run's steps, drawn
+        assert (out / "figures" / fig).exists(), fig
     report = (out / "report.md").read_text()
     assert "## Crossing the Bayes predictor of the pretraining prior" in report
     for test in ("a=0.5", "a=0.3", "a=0.7"):

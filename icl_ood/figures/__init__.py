@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt
 from icl_ood import results
 from icl_ood.figures import generic, plugins, style
 from icl_ood.figures.along import fig_along_sizes, fig_along_training
+from icl_ood.figures.crossing import fig_crossing
 from icl_ood.figures.curves import (
     CONVEX_PRED,
     fig_convex,

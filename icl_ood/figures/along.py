@@ -28,6 +28,7 @@ SIZE_PANELS = (("a=0.5", 10, "error"), ("a=0.5", 40, "error"), ("a=0", 40, "erro
 RUN_COLORS = ("black", "tab:gray", "tab:olive", "tab:cyan")
 DIST_COLORS = (("tab:purple", "tab:brown"), ("plum", "burlywood"), ("darkviolet", "sienna"),
                ("orchid", "peru"))
+GAP = ("gap_bayes_mixture", "gap_bayes_mixture_lower", "gap_bayes_mixture_upper")
 DIST = {"normalized": f"dist_{BAYES}", "norm_lower": f"dist_{BAYES}_lower",
         "norm_upper": f"dist_{BAYES}_upper"}
 
@@ -40,6 +41,18 @@ def along_rows(run: dict) -> dict[int, list[dict]]:
         for step, rows in run.get("along", {}).get(sweep, {}).items():
             by_step.setdefault(step, []).extend(rows)
     return dict(sorted(by_step.items()))
+
+
+def gaps(by_step: dict[int, list[dict]], task: str, k: int) -> list[tuple[int, float, float, float]]:
+    """(step, gap, lower, upper) of the model's paired difference to Bayes on `task` at k."""
+    out = []
+    for step in sorted(by_step):
+        for r in by_step[step]:
+            if (r["task"], r["k"], r["predictor"]) == (task, k, "model") and \
+                    r.get(GAP[0]) is not None:
+                out.append((step, r[GAP[0]], r[GAP[1]], r[GAP[2]]))
+                break
+    return out
 
 
 def pick(by_step: dict[int, list[dict]], task: str, k: int, predictor: str = "model",

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-GAP = ("gap_bayes_mixture", "gap_bayes_mixture_lower", "gap_bayes_mixture_upper")
+from icl_ood.figures.along import GAP, gaps  # noqa: F401  (gaps: this module's rows)
 
 
 class Crossing(NamedTuple):
@@ -40,18 +40,6 @@ class Crossing(NamedTuple):
             return (f"below Bayes at step {self.below}, not above it after, within {self.last} "
                     "steps")
         return "no paired rows"
-
-
-def gaps(by_step: dict[int, list[dict]], task: str, k: int) -> list[tuple[int, float, float, float]]:
-    """(step, gap, lower, upper) of the model's paired difference to Bayes on `task` at k."""
-    out = []
-    for step in sorted(by_step):
-        for r in by_step[step]:
-            if (r["task"], r["k"], r["predictor"]) == (task, k, "model") and \
-                    r.get(GAP[0]) is not None:
-                out.append((step, r[GAP[0]], r[GAP[1]], r[GAP[2]]))
-                break
-    return out
 
 
 def crossing(by_step: dict[int, list[dict]], task: str, k: int) -> Crossing:
