@@ -82,13 +82,8 @@ def crossings(data: dict) -> list[str]:
     if "convex" not in data["experiment"]["sweeps"]:
         return []
     runs = {r["name"]: r for r in data["runs"]}
-    steps = {}
-    for t in study["tasks"]:
-        for n in t["runs"]:
-            along = dict(results.load_run(runs[n]["dir"])["runs"][0].get("along", {})
-                         .get("convex", {}))
-            along.setdefault(runs[n]["step"], runs[n]["rows"].get("convex", []))
-            steps[n] = along
+    steps = {n: runs[n].get("along", {}).get("convex", {}) for t in study["tasks"]
+             for n in t["runs"]}  # the collect lists each run's scored steps, the last included
     if all(len(v) < 2 for v in steps.values()):
         return []
     kmax = runs[study["tasks"][0]["runs"][0]]["config"]["data"]["n_points"] - 1

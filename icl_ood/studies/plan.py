@@ -74,8 +74,8 @@ def tasks(experiment: str, preset: str, overrides: list[str], grid: list[tuple[s
     for s in chosen:
         if s not in sweep_registry.names():
             raise ConfigError(f"--sweeps: unknown sweep {s!r}; known: {sweep_registry.names()}")
-    out, seen = [], {}
-    for run in bundled_runs(exp, seeds):
+    out, seen, runs = [], {}, bundled_runs(exp, seeds)
+    for run in runs:
         for combo in itertools.product(*[[(k, v) for v in vs] for k, vs in grid]):
             assign = [f"{k}={v}" for k, v in combo]
             bundle = [run.seed] if seeds is None else seeds
@@ -85,7 +85,7 @@ def tasks(experiment: str, preset: str, overrides: list[str], grid: list[tuple[s
             except ConfigError as e:
                 where = f" ({', '.join(assign)})" if assign else ""
                 raise ConfigError(f"run {run.name}{where}: {e}") from None
-            parts = ([run.name] if len(bundled_runs(exp, seeds)) > 1 or not grid else []) + \
+            parts = ([run.name] if len(runs) > 1 or not grid else []) + \
                 [_slug(k, v) for k, v in combo]
             name = ".".join(parts)
             task = {"name": name, "run": run.name, "label": run.label,
