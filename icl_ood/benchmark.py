@@ -20,7 +20,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from icl_ood.config import Config, ConfigError
+from icl_ood.config import Config, ConfigError, flops_per_step  # noqa: F401  (re-exported)
 from icl_ood.model.transformer import attention_impl
 from icl_ood.train import (
     batch_sharding_for,
@@ -38,15 +38,6 @@ PEAK_FLOPS = {
     ("NVIDIA H200", "bfloat16"): 989e12, ("NVIDIA H200", "float32"): 494.7e12,
     ("NVIDIA A100", "bfloat16"): 312e12, ("NVIDIA A100", "float32"): 156e12,
 }
-
-
-def flops_per_step(cfg: Config) -> float:
-    """Model FLOPs of one training step (forward + backward), see the module docstring."""
-    m, d = cfg.model, cfg.model.d_model
-    t = 2 * cfg.data.n_points
-    tokens = cfg.train.batch_size * t
-    n_matmul = 12 * m.n_layers * d * d + cfg.data.dim * d + d
-    return 6.0 * n_matmul * tokens + 12.0 * m.n_layers * t * d * tokens
 
 
 def peak_flops(device_kind: str, dtype: str) -> float | None:

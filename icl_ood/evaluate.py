@@ -17,7 +17,11 @@ behaviour the model has, not only how wrong it is), and `gap_bayes_mixture`: its
 minus that Bayes predictor's, paired per prompt, with its interval (is the model below or above
 the Bayes predictor of its pretraining prior: report/crossing.py), and `mix_<yardstick>` /
 `mix_residual`: per k the closest convex combination of the yardsticks MIX_OF present that
-expresses its predictions (what the model turns into) and the residual it leaves.
+expresses its predictions (what the model turns into) and the residual it leaves, and per
+prompt which family fit its prediction is nearer (`near_least_squares`: the share of prompts
+nearer the line fit than the sinusoid fit; `near_agrees_bayes`: the share whose nearer fit is that
+of the family the Bayes posterior of the pretraining prior favours on the prompt; ties count 1/2;
+both with 90% bootstrap intervals, on every predictor row but the two fits').
 
 A sweep evaluates a list of tasks from one key, so every task in it sees the same x draws and
 function draws (common random numbers, e.g. across the convex weight a), and writes tidy JSON
@@ -68,11 +72,16 @@ GAP = {"normalized": f"gap_{GAP_TO}", "norm_lower": f"gap_{GAP_TO}_lower",
 # (stats.simplex_weights per k, on the same prompts), and the residual it leaves (/ E[y^2])
 MIX_OF = ("bayes_mixture", "task_bayes", "least_squares", "sin_ls_known")
 MIX = tuple(f"mix_{b}" for b in MIX_OF) + ("mix_residual",)
+# Per prompt, which of two families' fits a prediction is nearer, against the family the Bayes
+# posterior favours: ((family, its fit), (family, its fit)), and the row fields (with intervals)
+NEAR = (("linear", "least_squares"), ("sinusoid", "sin_ls_known"))
+NEAR_FIELDS = tuple(f"{f}{sfx}" for f in ("near_least_squares", "near_agrees_bayes")
+                    for sfx in ("", "_lower", "_upper"))
 ROW_FIELDS = ("run", "sweep", "step", "predictor", "task", "family", "a", "freq", "k", "error",
               "lower", "upper", "normalized", "norm_lower", "norm_upper", "normalizer",
               "normalizer_how", "excess_over", *EXCESS.values(),
               *(f"dist_{b}{sfx}" for b in DISTANCE_TO for sfx in ("", "_lower", "_upper")),
-              *GAP.values(), *MIX, "n_prompts")
+              *GAP.values(), *MIX, *NEAR_FIELDS, "n_prompts")
 
 
 @dataclass
@@ -138,6 +147,7 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
     # the interval lies wholly below or above 0, the model is below or above it (crossings).
     gap = summarize(err - err[names.index(GAP_TO)], norm, counts) if GAP_TO in preds else None
     mix = {n: mixture(preds[n], preds, norm) for n in names if n.startswith("model")}
+    near = {n: nearness(n, preds, aux_w, counts) for n in names}
     base = {"run": run, **(meta or {}), **task.describe(cfg), "normalizer": norm,
             "normalizer_how": how, "excess_over": ref}
     rows = [{**base, "predictor": n, "k": k,
@@ -149,6 +159,7 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
              **{g: float(gap[f][i, k]) if gap and n.startswith("model") else None
                 for f, g in GAP.items()},
              **{m: mix[n][m][k] if n in mix and m in mix[n] else None for m in MIX},
+             **{f: near[n][f][k] if f in near[n] else None for f in NEAR_FIELDS},
              "n_prompts": task.n_prompts}
             for i, n in enumerate(names) for k in range(ys_PxN.shape[1])]
     weight_rows = []
@@ -175,6 +186,28 @@ def mixture(model_PxN, preds: dict, norm: float) -> dict[str, list[float]]:
         for b, v in zip(names, w):
             out[f"mix_{b}"].append(float(v))
         out["mix_residual"].append(res / norm)
+    return out
+
+
+def nearness(name: str, preds: dict, aux_w: dict, counts_SxP: np.ndarray) -> dict[str, list]:
+    """{near_least_squares[_lower|_upper], near_agrees_bayes[...]: per k} of predictor `name`
+    (the module docstring; {} for the two fits themselves or where a fit is missing)."""
+    (fam_a, fit_a), (fam_b, fit_b) = NEAR
+    if fit_a not in preds or fit_b not in preds or name in (fit_a, fit_b):
+        return {}
+    pred = np.asarray(preds[name], np.float64)
+    d_a, d_b = (np.square(pred - np.asarray(preds[f], np.float64)) for f in (fit_a, fit_b))
+    shares = {"near_least_squares": np.where(d_a < d_b, 1.0, np.where(d_a > d_b, 0.0, 0.5))}
+    if fam_a in aux_w and fam_b in aux_w:
+        w_a, w_b = (np.asarray(aux_w[f], np.float64) for f in (fam_a, fam_b))
+        favours_a = np.where(w_a > w_b, 1.0, np.where(w_a < w_b, 0.0, 0.5))
+        shares["near_agrees_bayes"] = 1.0 - np.abs(shares["near_least_squares"] - favours_a)
+    out = {}
+    for field, v_PxN in shares.items():
+        boot_SxN = counts_SxP @ v_PxN / v_PxN.shape[0]
+        lo, hi = np.percentile(boot_SxN, [5, 95], axis=0)
+        out |= {field: v_PxN.mean(0).tolist(), f"{field}_lower": lo.tolist(),
+                f"{field}_upper": hi.tolist()}
     return out
 
 

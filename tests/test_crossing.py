@@ -42,3 +42,35 @@ def test_over_seeds_states_median_and_range_or_how_many_crossed():
     assert over_seeds([a, b]) == "median 500 [200, 800] over 2 seeds"
     assert over_seeds([a, Crossing("never below", last=800)]).startswith("1 of 2 seeds crossed")
     assert over_seeds([Crossing("stays below", 100, None, 800)]).startswith("none of 1")
+
+
+def test_a_power_law_is_fitted_only_where_every_seed_crossed_at_three_values():
+    """fit_law recovers the exponent of crossings that follow one (with seed scatter), gives its
+    interval over seeds and residuals, and refuses where it cannot hold."""
+    import math
+
+    import numpy as np
+
+    from icl_ood.report.crossing import fit_law
+    rng = np.random.default_rng(0)
+    pts = {x: [5000 * x ** -0.5 * math.exp(0.05 * rng.normal()) for _ in range(4)]
+           for x in (1e-3, 3e-3, 1e-2, 3e-2)}
+    law = fit_law(pts)
+    assert law.why is None and abs(law.slope + 0.5) < 0.05
+    assert law.slope_ci[0] < law.slope < law.slope_ci[1] < law.slope_ci[0] + 0.1
+    assert len(law.residuals) == 16
+    assert max(map(abs, law.residuals)) < 0.1 and f"lr^{law.slope:.2f}" in law.describe("lr", "steps")
+    two = {x: v for x, v in list(pts.items())[:2]}
+    assert "at least 3" in fit_law(two).why
+    pts[1e-2][1] = float("nan")  # one seed did not cross
+    assert fit_law(pts).why == "not every seed crossed at every value"
+    assert fit_law(pts).describe("lr", "steps").startswith("no law fitted")
+
+
+def test_training_compute_per_step_in_examples_and_flops():
+    from icl_ood import presets
+    from icl_ood.config import flops_per_step
+    from icl_ood.report.crossing import per_step
+    cfg = presets.get("demo")
+    u = per_step(cfg.to_dict())
+    assert u == {"steps": 1.0, "examples": cfg.train.batch_size, "FLOPs": flops_per_step(cfg)}

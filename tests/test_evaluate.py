@@ -325,3 +325,41 @@ def test_a_user_baseline_is_saved_with_its_registered_label_and_style(tiny_run, 
     assert figures.look("mean_so_far")[0] == "mean_so_far"  # outside: not known
     assert figures.look("least_squares") == figures.LEGACY_STYLE["least_squares"]
     assert len(figures.draw_run(run)) > 0
+
+
+def test_nearness_counts_prompts_nearer_each_fit_against_the_bayes_posterior():
+    """Per prompt: nearer the line fit (1), the sinusoid fit (0) or tied (1/2); agreement with
+    the family the Bayes posterior favours on the prompt; bootstrap intervals around the shares."""
+    p, n = 400, 3
+    ls, sin = np.zeros((p, n)), np.ones((p, n))
+    model = np.full((p, n), 0.9)
+    model[: 3 * p // 4] = 0.1  # nearer the line fit on 3/4 of the prompts
+    model[:, 2] = 0.5  # at k = 2 tied everywhere
+    w_lin = np.where(np.arange(p) < p // 2, 0.8, 0.2)[:, None] * np.ones(n)
+    counts = ev.bootstrap_counts(p, 200, 0)
+    preds = {"model": model, "least_squares": ls, "sin_ls_known": sin}
+    out = ev.nearness("model", preds, {"linear": w_lin, "sinusoid": 1 - w_lin}, counts)
+    assert out["near_least_squares"][:2] == [0.75, 0.75] and out["near_least_squares"][2] == 0.5
+    # agree: first half (near line, favours line) and last quarter (near sine, favours sine)
+    assert out["near_agrees_bayes"][:2] == [0.75, 0.75] and out["near_agrees_bayes"][2] == 0.5
+    for f in ("near_least_squares", "near_agrees_bayes"):
+        for k in range(2):
+            assert out[f"{f}_lower"][k] < out[f][k] < out[f"{f}_upper"][k]
+    assert ev.nearness("least_squares", preds, {}, counts) == {}
+    assert set(ev.nearness("model", preds, {}, counts)) == {
+        "near_least_squares", "near_least_squares_lower", "near_least_squares_upper"}
+
+
+def test_a_least_squares_model_is_nearer_the_line_fit_on_lines():
+    """End to end on the 1-D lines + sinusoids prior, a = 1 (pure lines): a least-squares
+    'model' is nearer the line fit on every prompt, and from a few points on the Bayes posterior
+    favours lines on almost every prompt, so the two agree."""
+    task = next(t for t in ev.sweep_tasks(LINEAR_SINE_1D, "convex", 256) if t.label == "a=1")
+    res = ev.evaluate(LeastSquaresModel(LINEAR_SINE_1D.n_points), LINEAR_SINE_1D, task,
+                      ("least_squares", "sin_ls_known", "bayes_mixture"), KEY, n_boot=50)
+    m = by(res.rows, "model")
+    for k in (5, 20, 40):
+        assert m[k]["near_least_squares"] == 1.0
+        assert m[k]["near_agrees_bayes"] > 0.95
+    assert by(res.rows, "least_squares")[5]["near_least_squares"] is None
+    assert by(res.rows, "bayes_mixture")[20]["near_agrees_bayes"] > 0.9

@@ -360,7 +360,7 @@ def test_a_study_scores_its_experiments_steps_and_states_each_seeds_crossing(tmp
         along = results.load_run(run["dir"])["runs"][0]["along"]["convex"]
         assert sorted(along) == list(want), (run["name"], sorted(along))
         by_seed[run["config"]["train"]["seed"]] = along
-    for fig in ("along_training.png", "crossing.png"):  # every run's steps, drawn
+    for fig in ("along_training.png", "crossing.png", "decompose.png", "crossing_compute.png"):
         assert (out / "figures" / fig).exists(), fig
     report = (out / "report.md").read_text()
     assert "## Crossing the Bayes predictor of the pretraining prior" in report
@@ -369,3 +369,12 @@ def test_a_study_scores_its_experiments_steps_and_states_each_seeds_crossing(tmp
         row = (f"| seeds | {test} | 10 | seed 0: {cs[0].describe()}; seed 1: {cs[1].describe()} "
                f"| {cr.over_seeds(cs)} |")
         assert row in report, (row, report)
+    # the crossing in three units, and what the model turns into at each seed's minimum
+    assert "## The crossing in training steps, examples seen and FLOPs" in report
+    assert "- a=0.5, k = 10, in FLOPs: no law fitted" in report
+    assert "## What the model turns into (a=0.5)" in report
+    from icl_ood.report.decompose import at_steps
+    ss = [at_steps(by_seed[s], "a=0.5", 10) for s in (0, 1)]
+    at_min = [line for line in report.splitlines()
+              if line.startswith(f"| seeds | 10 | minimum | {ss[0]['minimum']}, {ss[1]['minimum']} |")]
+    assert len(at_min) == 1 and at_min[0].count("|") == 13, at_min  # 4 + 4 weights, residual, 3 shares

@@ -194,3 +194,34 @@ def test_runs_differing_only_in_seed_or_constant_schedule_length_share_one_compi
     before = train_chunk._cache_size()
     train(other, tmp_path / "b", progress=False)
     assert train_chunk._cache_size() == before  # no new program for seed 5, 60 steps
+
+
+def test_weight_decay_shrinks_weight_matrices_only_and_zero_is_adam():
+    """AdamW's decoupled decay (train.weight_decay) acts on parameters of rank >= 2 alone: with
+    zero gradients one step scales each matrix by 1 - lr * wd and leaves biases and LayerNorm
+    scales; at 0 the optimizer is Adam and the saved config has no such field."""
+    import dataclasses
+
+    import jax
+    import numpy as np
+
+    from icl_ood import presets
+    from icl_ood.config import Config
+    from icl_ood.train.step import init_state, optimizer
+    cfg = presets.get("tiny").override(["train.weight_decay=0.1", "train.lr=0.5",
+                                       "train.warmup_steps=0"])
+    assert Config.from_dict(cfg.to_dict()).train.weight_decay == 0.1
+    assert "weight_decay" not in presets.get("tiny").to_dict()["train"]
+    _, state = init_state(cfg, jax.random.key(0))
+    opt = optimizer(cfg.train)
+    zeros = jax.tree.map(np.zeros_like, state.params)
+    updates, _ = opt.update(zeros, opt.init(state.params), state.params)
+    ranks = set()
+    for u, p in zip(jax.tree.leaves(updates), jax.tree.leaves(state.params), strict=True):
+        ranks.add(p.ndim)
+        want = -0.5 * 0.1 * np.asarray(p) if p.ndim >= 2 else np.zeros_like(p)
+        np.testing.assert_allclose(np.asarray(u), want, rtol=1e-6, atol=1e-12)
+    assert {1, 2} <= ranks
+    adam = optimizer(dataclasses.replace(cfg.train, weight_decay=0.0))
+    assert all(np.all(np.asarray(u) == 0) for u in jax.tree.leaves(
+        adam.update(zeros, adam.init(state.params), state.params)[0]))

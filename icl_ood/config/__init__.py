@@ -81,6 +81,9 @@ class TrainConfig:
     schedule: str = "constant"  # "constant" (Garg et al.) or "cosine" (linear warmup + cosine decay)
     warmup_steps: int = 0
     grad_clip: float = 0.0  # global-norm clipping; 0 disables
+    # AdamW's decoupled weight decay on the weight matrices and embeddings (not biases or
+    # LayerNorm scales); 0: Adam, as Garg et al. (left out of saved configs at 0)
+    weight_decay: float = 0.0
     steps_per_dispatch: int = 10  # training steps fused into one jitted lax.scan
     log_every: int = 100  # steps per metrics.jsonl record
     ckpt_every: int = 1000  # steps between checkpoints (and one at the end)
@@ -108,6 +111,8 @@ class TrainConfig:
                f"must be < train.steps ({self.steps}) with the cosine schedule, "
                f"got {self.warmup_steps}")
         _check(self.grad_clip >= 0, "train.grad_clip", f"must be >= 0, got {self.grad_clip}")
+        _check(self.weight_decay >= 0, "train.weight_decay",
+               f"must be >= 0, got {self.weight_decay}")
         for name in ("log_every", "ckpt_every"):
             v = getattr(self, name)
             _check(v % self.steps_per_dispatch == 0, f"train.{name}",
@@ -128,8 +133,11 @@ class Config:
                f"must be <= model.max_points ({self.model.max_points}), got {self.data.n_points}")
 
     def to_dict(self) -> dict:
+        train = dataclasses.asdict(self.train)
+        if train["weight_decay"] == 0.0:  # added later: configs without it stay as they were
+            del train["weight_decay"]
         return {"name": self.name, "data": self.data.to_dict(),
-                "model": self.model.to_dict(), "train": dataclasses.asdict(self.train)}
+                "model": self.model.to_dict(), "train": train}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -160,6 +168,7 @@ class Config:
         d = self.to_dict()
         d["data"] = self.data.to_dict(full=True)  # every field settable
         d["model"] = dataclasses.asdict(self.model)
+        d["train"] = dataclasses.asdict(self.train)
         for a in assignments:
             _check("=" in a, "--set", f"expected section.field=value, got {a!r}")
             key, raw = a.split("=", 1)
@@ -186,3 +195,13 @@ class Config:
                 for c in (self, other))
         return [f"{k}: {b.get(k)!r} -> {v!r}" for k, v in a.items()
                 if k != "name" and v != b.get(k)]
+
+
+def flops_per_step(cfg: Config) -> float:
+    """Model FLOPs of one training step, forward + backward (PaLM's convention, Chowdhery et al.
+    2022, App. B; icl_ood/benchmark.py's docstring): the benchmarks' MFU, the studies' compute."""
+    m, d = cfg.model, cfg.model.d_model
+    t = 2 * cfg.data.n_points
+    tokens = cfg.train.batch_size * t
+    n_matmul = 12 * m.n_layers * d * d + cfg.data.dim * d + d
+    return 6.0 * n_matmul * tokens + 12.0 * m.n_layers * t * d * tokens

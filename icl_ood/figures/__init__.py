@@ -33,6 +33,7 @@ from icl_ood.figures.curves import (
     fig_freq,
     fig_training,
 )
+from icl_ood.figures.decompose import fig_decompose
 from icl_ood.figures.generic import fig_sweep
 from icl_ood.figures.plugins import Figure, figure
 from icl_ood.figures.pool import fig_task_diversity

@@ -66,3 +66,57 @@ def fig_crossing(data, out: Path) -> list[Path]:
                          "(below 0: the model beats it; symlog, linear within ±0.01)", y=1.0)
     fig.tight_layout()
     return style._save(fig, out, "crossing")
+
+
+@figure("crossing_compute", file="crossing_compute", sweeps=("convex",), needs=("along",),
+        order=107, caption=(
+            "the step at which a = 0.5 crosses Bayes of the pretraining prior, per grid task and "
+            "seed, in training steps, examples seen and model FLOPs; open triangles: not "
+            "crossed within the steps scored (drawn at the last step)"))
+def fig_crossing_compute(data, out: Path) -> list[Path]:
+    from icl_ood.report.crossing import UNITS, per_step
+    from icl_ood.report.study import crossing_points
+    study = data.get("request", {}).get("study")
+    runs = {r["name"]: r for r in data["runs"]}
+    if not study or not any(len(along_rows(r)) > 1 for r in runs.values()):
+        return []
+    ks = report_ks(along_rows(next(r for r in runs.values() if along_rows(r))))
+    keys = list(study["grid"])
+    numeric = len(keys) == 1 and all(isinstance(t["grid"][keys[0]], (int, float))
+                                     for t in study["tasks"])
+    xs = [t["grid"][keys[0]] if numeric else i for i, t in enumerate(study["tasks"])]
+    fig, axes = plt.subplots(1, len(UNITS), figsize=style._size(len(UNITS), 3.6, 3.2),
+                             squeeze=False)
+    for ki, (k, marker) in enumerate(zip(ks, ("o", "s"), strict=False)):
+        pts = crossing_points(data, "a=0.5", k)
+        for t, x in zip(study["tasks"], xs, strict=True):
+            u = per_step(runs[t["runs"][0]]["config"])
+            for si, c in enumerate(pts[t["name"]]):
+                off = si - 1.5 + 6 * ki  # seeds and ks side by side
+                dx = x * (1 + 0.04 * off) if numeric else x + 0.06 * off
+                for ax, unit in zip(axes[0], UNITS, strict=True):
+                    if c.kind == "crossed":
+                        y = c.step * u[unit]
+                        ax.errorbar([dx], [y], yerr=[[y - c.below * u[unit]],
+                                                     [c.above * u[unit] - y]],
+                                    fmt=marker, color=f"C{ki}", ms=4, lw=0.8)
+                    elif c.last:
+                        ax.plot([dx], [c.last * u[unit]], "^", mfc="none", color=f"C{ki}", ms=5)
+        axes[0, 0].plot([], [], marker, color=f"C{ki}", label=f"k = {k}: crossed (bracket)")
+        axes[0, 0].plot([], [], "^", mfc="none", color=f"C{ki}",
+                        label=f"k = {k}: not crossed within (last step)")
+    for ax, unit in zip(axes[0], UNITS, strict=True):
+        ax.set_yscale("log")
+        ax.set_ylabel(f"crossing, {unit}")
+        if numeric:
+            ax.set_xscale("log")
+            ax.set_xlabel(keys[0])
+        else:
+            ax.set_xticks(range(len(xs)), [t["name"] for t in study["tasks"]], rotation=30,
+                          fontsize=7)
+    axes[0, 0].legend(fontsize=6)
+    style._suptitle(fig, f"{data['request'].get('experiment', '')}: when a = 0.5 crosses the "
+                         "Bayes predictor of the pretraining prior (paired 90% rule), per seed",
+                    y=1.0)
+    fig.tight_layout()
+    return style._save(fig, out, "crossing_compute")

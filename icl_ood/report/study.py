@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from icl_ood import results
+from icl_ood.report.crossing import UNITS, fit_law, per_step
 from icl_ood.report.crossing import crossing as paired_crossing
 from icl_ood.report.crossing import over_seeds as crossing_over_seeds
 
@@ -68,7 +69,8 @@ def section(data: dict) -> list[str]:
                     cells.append("–" if None in vals else over_seeds(vals))
                 lines.append(f"| {t['name']} | {test} | " + " | ".join(cells) + " |")
         lines += [""] + _along(data, sweep, study, min(10, kmax))
-    return lines + crossings(data)
+    from icl_ood.report import decompose
+    return lines + crossings(data) + compute(data) + decompose.section(data)
 
 
 CROSSING_TASKS = ("a=0.5", "a=0.3", "a=0.7")  # the convex sweep's mixtures the crossing is for
@@ -105,6 +107,58 @@ def crossings(data: dict) -> list[str]:
                                 for n, c in zip(t["runs"], cs))
                 lines.append(f"| {t['name']} | {test} | {k} | {per} | {crossing_over_seeds(cs)} |")
     return lines + [""]
+
+
+def crossing_points(data: dict, test: str, k: int) -> dict[str, list]:
+    """{grid task name: [each seed's Crossing]} on `test` at k (the crossing table's)."""
+    study = data["request"]["study"]
+    runs = {r["name"]: r for r in data["runs"]}
+    return {t["name"]: [paired_crossing(runs[n].get("along", {}).get("convex", {}), test, k)
+                        for n in t["runs"]] for t in study["tasks"]}
+
+
+def compute(data: dict) -> list[str]:
+    """The crossing in training steps, examples seen and model FLOPs per grid task (median over
+    seeds where all crossed), and a power law in the grid's one numeric knob where one can be
+    fitted (report/crossing.py: fit_law), else why not."""
+    rows = crossings(data)
+    if not rows:
+        return []
+    study = data["request"]["study"]
+    runs = {r["name"]: r for r in data["runs"]}
+    unit = {t["name"]: per_step(runs[t["runs"][0]]["config"]) for t in study["tasks"]}
+    kmax = runs[study["tasks"][0]["runs"][0]]["config"]["data"]["n_points"] - 1
+    ks = list(dict.fromkeys(k for k in (10, 40, kmax) if k <= kmax))[:2]
+    lines = ["## The crossing in training steps, examples seen and FLOPs", "",
+             "Per grid task: examples per step (the batch) and model FLOPs per step "
+             "(forward + backward, PaLM's count), and the crossing of the table above in each "
+             "unit: the median over seeds [range] where every seed crossed, else how many did.",
+             "", "| task | examples / step | FLOPs / step | test | k | "
+             + " | ".join(f"crossing ({u})" for u in UNITS) + " |", "|---|---|---|---|---|"
+             + "---|" * len(UNITS)]
+    laws = []
+    keys = list(study["grid"])
+    knob = keys[0] if len(keys) == 1 and all(
+        isinstance(t["grid"][keys[0]], (int, float)) for t in study["tasks"]) else None
+    for test in CROSSING_TASKS[:2]:
+        for k in ks:
+            pts = crossing_points(data, test, k)
+            for t in study["tasks"]:
+                cs, u = pts[t["name"]], unit[t["name"]]
+                steps = [c.step for c in cs]
+                cells = ([f"{np.median(steps) * u[x]:.3g} [{min(steps) * u[x]:.3g}, "
+                          f"{max(steps) * u[x]:.3g}]" for x in UNITS]
+                         if all(c.kind == "crossed" for c in cs) else
+                         [f"{sum(c.kind == 'crossed' for c in cs)} of {len(cs)} crossed"] * 3)
+                lines.append(f"| {t['name']} | {u['examples']:.0f} | {u['FLOPs']:.3g} | {test} | "
+                             f"{k} | " + " | ".join(cells) + " |")
+            for x in UNITS:
+                law = (fit_law({t["grid"][knob]: [c.step * unit[t["name"]][x]
+                                                  for c in pts[t["name"]]]
+                                for t in study["tasks"]}).describe(knob, x) if knob else
+                       "no law fitted: the grid does not vary one numeric knob")
+                laws.append(f"- {test}, k = {k}, in {x}: {law}.")
+    return lines + ["", "Laws:", ""] + laws + [""]
 
 
 def _along(data: dict, sweep: str, study: dict, k: int) -> list[str]:

@@ -50,8 +50,11 @@ def schedule(cfg: TrainConfig) -> optax.Schedule:
 
 
 def optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
-    """Adam on the schedule, with optional global-norm clipping."""
-    adam = optax.adam(schedule(cfg))
+    """Adam on the schedule (AdamW with `weight_decay` > 0, decaying only parameters of rank >= 2),
+    with optional global-norm clipping."""
+    adam = optax.adam(schedule(cfg)) if cfg.weight_decay == 0 else optax.adamw(
+        schedule(cfg), weight_decay=cfg.weight_decay,
+        mask=lambda params: jax.tree.map(lambda p: p.ndim >= 2, params))
     return optax.chain(optax.clip_by_global_norm(cfg.grad_clip), adam) if cfg.grad_clip else adam
 
 
