@@ -371,7 +371,8 @@ def test_a_study_scores_its_experiments_steps_and_states_each_seeds_crossing(tmp
         assert row in report, (row, report)
     # the crossing in three units, and what the model turns into at each seed's minimum
     assert "## The crossing in training steps, examples seen and FLOPs" in report
-    assert "- a=0.5, k = 10, in FLOPs: no law fitted" in report
+    assert ("- no law fitted: the grid does not vary one numeric knob (a=0.5, k = 10, in steps; "
+            "a=0.5, k = 10, in examples;") in report  # no grid: seeds only
     assert "## What the model turns into (a=0.5)" in report
     from icl_ood.report.decompose import at_steps
     ss = [at_steps(by_seed[s], "a=0.5", 10) for s in (0, 1)]

@@ -146,10 +146,12 @@ def compute(data: dict) -> list[str]:
             for t in study["tasks"]:
                 cs, u = pts[t["name"]], unit[t["name"]]
                 steps = [c.step for c in cs]
+                last = max((c.last or 0) for c in cs)
                 cells = ([f"{np.median(steps) * u[x]:.3g} [{min(steps) * u[x]:.3g}, "
                           f"{max(steps) * u[x]:.3g}]" for x in UNITS]
                          if all(c.kind == "crossed" for c in cs) else
-                         [f"{sum(c.kind == 'crossed' for c in cs)} of {len(cs)} crossed"] * 3)
+                         [f"{sum(c.kind == 'crossed' for c in cs)} of {len(cs)} crossed within "
+                          f"{last * u[x]:.3g}" for x in UNITS])
                 lines.append(f"| {t['name']} | {u['examples']:.0f} | {u['FLOPs']:.3g} | {test} | "
                              f"{k} | " + " | ".join(cells) + " |")
             for x in UNITS:
@@ -157,8 +159,13 @@ def compute(data: dict) -> list[str]:
                                                   for c in pts[t["name"]]]
                                 for t in study["tasks"]}).describe(knob, x) if knob else
                        "no law fitted: the grid does not vary one numeric knob")
-                laws.append(f"- {test}, k = {k}, in {x}: {law}.")
-    return lines + ["", "Laws:", ""] + laws + [""]
+                laws.append((f"{test}, k = {k}, in {x}", law))
+    grouped: dict[str, list[str]] = {}
+    for where, law in laws:  # one line per reason where no law was fitted
+        grouped.setdefault(law if law.startswith("no law") else f"{where}: {law}", []).append(where)
+    return lines + ["", "Power laws in the grid's knob:", ""] + [
+        f"- {text}." if not text.startswith("no law") else
+        f"- {text} ({'; '.join(where)})." for text, where in grouped.items()] + [""]
 
 
 def _along(data: dict, sweep: str, study: dict, k: int) -> list[str]:
