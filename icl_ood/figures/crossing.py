@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -110,13 +111,16 @@ def fig_crossing_compute(data, out: Path) -> list[Path]:
         ax.set_ylabel(f"crossing, {unit}")
         if numeric:
             ax.set_xscale("log")
+            ax.set_xticks(sorted(set(xs)), [f"{v:g}" for v in sorted(set(xs))])
+            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
             ax.set_xlabel(keys[0])
         else:
             ax.set_xticks(range(len(xs)), [t["name"] for t in study["tasks"]], rotation=30,
                           fontsize=7)
-    axes[0, 0].legend(fontsize=6)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=6,
+               frameon=False)
     style._suptitle(fig, f"{data['request'].get('experiment', '')}: when a = 0.5 crosses the "
                          "Bayes predictor of the pretraining prior (paired 90% rule), per seed",
                     y=1.0)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return style._save(fig, out, "crossing_compute")
