@@ -15,13 +15,11 @@ selection) and, for the model, `dist_bayes_mixture` and `dist_task_bayes`: the m
 difference of its predictions from that yardstick's on the same prompts, divided by E[y^2] (whose
 behaviour the model has, not only how wrong it is), and `gap_bayes_mixture`: its normalized error
 minus that Bayes predictor's, paired per prompt, with its interval (is the model below or above
-the Bayes predictor of its pretraining prior: report/crossing.py), and `mix_<yardstick>` /
+the Bayes predictor of its pretraining prior: figures/crossing.py), and `mix_<yardstick>` /
 `mix_residual`: per k the closest convex combination of the yardsticks MIX_OF present that
-expresses its predictions (what the model turns into) and the residual it leaves, and per
-prompt which family fit its prediction is nearer (`near_least_squares`: the share of prompts
-nearer the line fit than the sinusoid fit; `near_agrees_bayes`: the share whose nearer fit is that
-of the family the Bayes posterior of the pretraining prior favours on the prompt; ties count 1/2;
-both with 90% bootstrap intervals, on every predictor row but the two fits').
+expresses its predictions and the residual it leaves; `near_least_squares`: the share of prompts
+nearer the line fit than the sinusoid fit, `near_agrees_bayes`: of those whose nearer fit is the
+family the Bayes posterior favours (stats.nearer; every predictor row but the two fits').
 
 A sweep evaluates a list of tasks from one key, so every task in it sees the same x draws and
 function draws (common random numbers, e.g. across the convex weight a), and writes tidy JSON
@@ -55,7 +53,7 @@ from icl_ood import results, sweeps
 from icl_ood.config import Config, DataConfig
 from icl_ood.predict import hints, max_points, model_predict
 from icl_ood.results import read_jsonl  # noqa: F401  (ev.read_jsonl: rows run_sweep wrote)
-from icl_ood.stats import bootstrap_counts, distance, simplex_weights, summarize
+from icl_ood.stats import bootstrap_counts, distance, nearer, simplex_weights, summarize
 from icl_ood.tasks import Task, draw, mean_square, skew_sqrt  # noqa: F401  (ev.Task, ev.draw)
 
 EVAL_FORMAT = 6  # bump when a change alters saved evaluation results (manifests compare it)
@@ -72,11 +70,10 @@ GAP = {"normalized": f"gap_{GAP_TO}", "norm_lower": f"gap_{GAP_TO}_lower",
 # (stats.simplex_weights per k, on the same prompts), and the residual it leaves (/ E[y^2])
 MIX_OF = ("bayes_mixture", "task_bayes", "least_squares", "sin_ls_known")
 MIX = tuple(f"mix_{b}" for b in MIX_OF) + ("mix_residual",)
-# Per prompt, which of two families' fits a prediction is nearer, against the family the Bayes
-# posterior favours: ((family, its fit), (family, its fit)), and the row fields (with intervals)
+# Which of two families' fits each prediction is nearer: ((family, its fit), (family, its fit))
 NEAR = (("linear", "least_squares"), ("sinusoid", "sin_ls_known"))
-NEAR_FIELDS = tuple(f"{f}{sfx}" for f in ("near_least_squares", "near_agrees_bayes")
-                    for sfx in ("", "_lower", "_upper"))
+NEAR_NAMES = {"near": "near_least_squares", "agrees": "near_agrees_bayes"}  # stats.nearer's
+NEAR_FIELDS = tuple(f + x for f in NEAR_NAMES.values() for x in DIST_FIELDS.values())
 ROW_FIELDS = ("run", "sweep", "step", "predictor", "task", "family", "a", "freq", "k", "error",
               "lower", "upper", "normalized", "norm_lower", "norm_upper", "normalizer",
               "normalizer_how", "excess_over", *EXCESS.values(),
@@ -191,24 +188,14 @@ def mixture(model_PxN, preds: dict, norm: float) -> dict[str, list[float]]:
 
 def nearness(name: str, preds: dict, aux_w: dict, counts_SxP: np.ndarray) -> dict[str, list]:
     """{near_least_squares[_lower|_upper], near_agrees_bayes[...]: per k} of predictor `name`
-    (the module docstring; {} for the two fits themselves or where a fit is missing)."""
+    (the module docstring: stats.nearer; {} for the two fits themselves or a fit missing)."""
     (fam_a, fit_a), (fam_b, fit_b) = NEAR
     if fit_a not in preds or fit_b not in preds or name in (fit_a, fit_b):
         return {}
-    pred = np.asarray(preds[name], np.float64)
-    d_a, d_b = (np.square(pred - np.asarray(preds[f], np.float64)) for f in (fit_a, fit_b))
-    shares = {"near_least_squares": np.where(d_a < d_b, 1.0, np.where(d_a > d_b, 0.0, 0.5))}
-    if fam_a in aux_w and fam_b in aux_w:
-        w_a, w_b = (np.asarray(aux_w[f], np.float64) for f in (fam_a, fam_b))
-        favours_a = np.where(w_a > w_b, 1.0, np.where(w_a < w_b, 0.0, 0.5))
-        shares["near_agrees_bayes"] = 1.0 - np.abs(shares["near_least_squares"] - favours_a)
-    out = {}
-    for field, v_PxN in shares.items():
-        boot_SxN = counts_SxP @ v_PxN / v_PxN.shape[0]
-        lo, hi = np.percentile(boot_SxN, [5, 95], axis=0)
-        out |= {field: v_PxN.mean(0).tolist(), f"{field}_lower": lo.tolist(),
-                f"{field}_upper": hi.tolist()}
-    return out
+    w = (aux_w[fam_a], aux_w[fam_b]) if fam_a in aux_w and fam_b in aux_w else None
+    got = nearer(preds[name], preds[fit_a], preds[fit_b], w, counts_SxP)
+    return {NEAR_NAMES[key] + x: v for key, vals in got.items()
+            for x, v in zip(DIST_FIELDS.values(), vals, strict=True)}
 
 
 # ------------------------------------------------------------------------------------ sweeps

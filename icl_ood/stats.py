@@ -60,3 +60,23 @@ def simplex_weights(target_P: np.ndarray, basis_PxM: np.ndarray,
             best, best_res = np.zeros(m), res
             best[cols] = np.clip(v, 0.0, None)
     return best, best_res
+
+
+def nearer(pred_PxN, a_PxN, b_PxN, weights=None, counts_SxP=None) -> dict[str, tuple]:
+    """Per prompt and k, whether a prediction is nearer `a` than `b` (1; 0 nearer b; 1/2 tied):
+    {"near": (share per k, 5th, 95th bootstrap percentile)}, and with `weights` = (w_a, w_b)
+    (the Bayes posterior's weights of the two families per prompt) "agrees": the share whose
+    nearer one is the favoured one (ties 1/2)."""
+    pred = np.asarray(pred_PxN, np.float64)
+    d_a, d_b = (np.square(pred - np.asarray(x, np.float64)) for x in (a_PxN, b_PxN))
+    shares = {"near": np.where(d_a < d_b, 1.0, np.where(d_a > d_b, 0.0, 0.5))}
+    if weights is not None:
+        w_a, w_b = (np.asarray(w, np.float64) for w in weights)
+        favours_a = np.where(w_a > w_b, 1.0, np.where(w_a < w_b, 0.0, 0.5))
+        shares["agrees"] = 1.0 - np.abs(shares["near"] - favours_a)
+    out = {}
+    for key, v_PxN in shares.items():
+        boot_SxN = counts_SxP @ v_PxN / v_PxN.shape[0]
+        lo, hi = np.percentile(boot_SxN, [5, 95], axis=0)
+        out[key] = (v_PxN.mean(0).tolist(), lo.tolist(), hi.tolist())
+    return out

@@ -1,6 +1,6 @@
-"""The crossing rule on fabricated paired rows (report/crossing.py)."""
+"""The crossing rule on fabricated paired rows (figures/crossing.py)."""
 
-from icl_ood.report.crossing import Crossing, crossing, over_seeds
+from icl_ood.figures.crossing import Crossing, crossing, over_seeds
 
 
 def rows(gaps: dict[int, tuple[float, float, float]], task="a=0.5", k=10) -> dict:
@@ -51,7 +51,7 @@ def test_a_power_law_is_fitted_only_where_every_seed_crossed_at_three_values():
 
     import numpy as np
 
-    from icl_ood.report.crossing import fit_law
+    from icl_ood.figures.crossing import fit_law
     rng = np.random.default_rng(0)
     pts = {x: [5000 * x ** -0.5 * math.exp(0.05 * rng.normal()) for _ in range(4)]
            for x in (1e-3, 3e-3, 1e-2, 3e-2)}
@@ -70,7 +70,7 @@ def test_a_power_law_is_fitted_only_where_every_seed_crossed_at_three_values():
 def test_training_compute_per_step_in_examples_and_flops():
     from icl_ood import presets
     from icl_ood.config import flops_per_step
-    from icl_ood.report.crossing import per_step
+    from icl_ood.figures.crossing import per_step
     cfg = presets.get("demo")
     u = per_step(cfg.to_dict())
     assert u == {"steps": 1.0, "examples": cfg.train.batch_size, "FLOPs": flops_per_step(cfg)}

@@ -343,7 +343,7 @@ def test_a_study_scores_its_experiments_steps_and_states_each_seeds_crossing(tmp
     """A `compute` study (steps_per_octave 4) keeps and scores its runs at the experiment's
     quarter-octave steps, not only at the end, and its report gives, per mixture and k, each
     seed's crossing of the pretraining prior's Bayes predictor and the median over seeds."""
-    from icl_ood.report import crossing as cr
+    from icl_ood.figures import crossing as cr
     from icl_ood.train.runs import score_steps
     out = tmp_path / "compute"
     assert main(["sweep", "plan", "--experiment", "compute", "--preset", "tiny",

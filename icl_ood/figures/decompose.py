@@ -12,7 +12,6 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from icl_ood.evaluate import MIX_OF
 from icl_ood.figures import style
 from icl_ood.figures.along import along_rows, pick, report_ks
 from icl_ood.figures.plugins import figure
@@ -22,6 +21,14 @@ NAMES = {"bayes_mixture": "Bayes, pretraining prior", "task_bayes": "Bayes, task
          "least_squares": "line fit (LS)", "sin_ls_known": "sinusoid fit (LS, w known)"}
 COLORS = {"bayes_mixture": "tab:red", "task_bayes": "tab:green", "least_squares": "tab:orange",
           "sin_ls_known": "tab:blue"}
+
+
+def yardsticks(by_step: dict[int, list[dict]]) -> list[str]:
+    """The yardsticks the model's rows on TEST decompose it into (their `mix_<name>` fields with
+    a value at the last step), in the rows' order."""
+    rows = [r for r in by_step[max(by_step)] if r["predictor"] == "model" and r["task"] == TEST]
+    return [f[4:] for f in (rows[0] if rows else {}) if f.startswith("mix_")
+            and f != "mix_residual" and rows[0][f] is not None]
 
 
 def weights_along(per: list[dict[int, list[dict]]], task: str, k: int, field: str
@@ -43,8 +50,7 @@ def fig_decompose(data, out: Path) -> list[Path]:
         return []
     first = next(v for v in rows.values() if v)
     ks = report_ks(first)
-    present = [b for b in MIX_OF if not np.isnan(pick(first, TEST, ks[0], field=f"mix_{b}",
-                                                      step=max(first)))]
+    present = yardsticks(first)
     if not present:
         return []
     tasks = study["tasks"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from icl_ood.figures.along import BAYES, SWEEPS, along_rows, pick, report_ks
-from icl_ood.report.crossing import crossing as paired_crossing
+from icl_ood.figures.crossing import crossing as paired_crossing
 from icl_ood.report.plugins import section
 
 TASKS = ("a=0.5", "a=0", "w=2")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 
-from icl_ood.evaluate import MIX_OF
 from icl_ood.figures.along import along_rows, gaps, pick, report_ks
-from icl_ood.figures.decompose import NAMES, TEST
+from icl_ood.figures.decompose import NAMES, TEST, yardsticks
+from icl_ood.report.seeds import over_seeds
 
 
 def at_steps(by_step: dict[int, list[dict]], task: str, k: int) -> dict[str, int]:
@@ -25,7 +25,6 @@ def at_steps(by_step: dict[int, list[dict]], task: str, k: int) -> dict[str, int
 
 def cell(values: list[float]) -> str:
     """Mean over seeds and its 90% t-interval ("–" if any is missing)."""
-    from icl_ood.report.study import over_seeds
     return "–" if not values or any(v is None or math.isnan(v) for v in values) \
         else over_seeds(values)
 
@@ -39,8 +38,7 @@ def section(data: dict) -> list[str]:
     if all(len(v) < 2 for v in rows.values()):
         return []
     first = next(v for v in rows.values() if v)
-    present = [b for b in MIX_OF if not math.isnan(pick(first, TEST, report_ks(first)[0],
-                                                         field=f"mix_{b}", step=max(first)))]
+    present = yardsticks(first)
     if not present:
         return []
     cols = [NAMES.get(b, b) for b in present] + ["residual", "nearer the line fit: model",

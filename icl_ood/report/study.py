@@ -6,26 +6,11 @@ from __future__ import annotations
 import numpy as np
 
 from icl_ood import results
-from icl_ood.report.crossing import UNITS, fit_law, per_step
-from icl_ood.report.crossing import crossing as paired_crossing
-from icl_ood.report.crossing import over_seeds as crossing_over_seeds
-
-# Student's t 0.95 quantiles by degrees of freedom (two-sided 90% intervals); 1.645 beyond.
-T95 = {1: 6.314, 2: 2.920, 3: 2.353, 4: 2.132, 5: 2.015, 6: 1.943, 7: 1.895, 8: 1.860,
-       9: 1.833, 10: 1.812, 15: 1.753, 20: 1.725, 30: 1.697}
-
-
-def t95(df: int) -> float:
-    return T95.get(df) or next((v for d, v in sorted(T95.items()) if d >= df), 1.645)
-
-
-def over_seeds(values: list[float]) -> str:
-    """A table cell: the mean over seeds and its 90% t-interval (one seed: the value)."""
-    v = np.asarray(values, float)
-    if v.size == 1:
-        return f"{v[0]:.3f}"
-    half = t95(v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)
-    return f"{v.mean():.3f} [{v.mean() - half:.3f}, {v.mean() + half:.3f}]"
+from icl_ood.figures.crossing import UNITS, crossing_points, fit_law, per_step
+from icl_ood.figures.crossing import crossing as paired_crossing
+from icl_ood.figures.crossing import over_seeds as crossing_over_seeds
+from icl_ood.report import decompose
+from icl_ood.report.seeds import over_seeds
 
 
 def head(data: dict) -> list[str]:
@@ -69,7 +54,6 @@ def section(data: dict) -> list[str]:
                     cells.append("–" if None in vals else over_seeds(vals))
                 lines.append(f"| {t['name']} | {test} | " + " | ".join(cells) + " |")
         lines += [""] + _along(data, sweep, study, min(10, kmax))
-    from icl_ood.report import decompose
     return lines + crossings(data) + compute(data) + decompose.section(data)
 
 
@@ -78,7 +62,7 @@ CROSSING_TASKS = ("a=0.5", "a=0.3", "a=0.7")  # the convex sweep's mixtures the 
 
 def crossings(data: dict) -> list[str]:
     """Per grid task, mixture and k (10 and the largest): when each seed's error crosses the
-    Bayes predictor of its pretraining prior (report/crossing.py: decided by the paired 90%
+    Bayes predictor of its pretraining prior (figures/crossing.py: decided by the paired 90%
     interval of model minus Bayes at each scored step), and over seeds the median and range."""
     study = data["request"]["study"]
     if "convex" not in data["experiment"]["sweeps"]:
@@ -109,18 +93,10 @@ def crossings(data: dict) -> list[str]:
     return lines + [""]
 
 
-def crossing_points(data: dict, test: str, k: int) -> dict[str, list]:
-    """{grid task name: [each seed's Crossing]} on `test` at k (the crossing table's)."""
-    study = data["request"]["study"]
-    runs = {r["name"]: r for r in data["runs"]}
-    return {t["name"]: [paired_crossing(runs[n].get("along", {}).get("convex", {}), test, k)
-                        for n in t["runs"]] for t in study["tasks"]}
-
-
 def compute(data: dict) -> list[str]:
     """The crossing in training steps, examples seen and model FLOPs per grid task (median over
     seeds where all crossed), and a power law in the grid's one numeric knob where one can be
-    fitted (report/crossing.py: fit_law), else why not."""
+    fitted (figures/crossing.py: fit_law), else why not."""
     rows = crossings(data)
     if not rows:
         return []
