@@ -74,3 +74,10 @@ def test_training_compute_per_step_in_examples_and_flops():
     cfg = presets.get("demo")
     u = per_step(cfg.to_dict())
     assert u == {"steps": 1.0, "examples": cfg.train.batch_size, "FLOPs": flops_per_step(cfg)}
+
+
+def test_a_crossing_that_goes_below_again_says_so():
+    c = crossing(rows({100: (-0.05, -0.08, -0.02), 200: (0.04, 0.02, 0.06),
+                       400: (0.00, -0.02, 0.02), 800: (-0.03, -0.05, -0.01)}), "a=0.5", 10)
+    assert c == Crossing("crossed", 100, 200, 800, 800)
+    assert c.describe() == "crossed between steps 100 and 200, below again at 800"

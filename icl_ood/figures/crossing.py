@@ -30,12 +30,14 @@ from icl_ood.figures.plugins import figure
 
 class Crossing(NamedTuple):
     """`kind`: "crossed" (between steps `below` and `above`), "never below", "stays below" (below
-    at some step, never above after it) or "no rows"; `last`: the last step scored."""
+    at some step, never above after it) or "no rows"; `last`: the last step scored; `again`: the
+    first step after a crossing that is below once more (None: none)."""
 
     kind: str
     below: int | None = None
     above: int | None = None
     last: int | None = None
+    again: int | None = None
 
     @property
     def step(self) -> float:
@@ -44,7 +46,8 @@ class Crossing(NamedTuple):
 
     def describe(self) -> str:
         if self.kind == "crossed":
-            return f"crossed between steps {self.below} and {self.above}"
+            return f"crossed between steps {self.below} and {self.above}" + (
+                f", below again at {self.again}" if self.again else "")
         if self.kind == "never below":
             return f"never below Bayes (paired interval) within {self.last} steps"
         if self.kind == "stays below":
@@ -64,7 +67,8 @@ def crossing(by_step: dict[int, list[dict]], task: str, k: int) -> Crossing:
         if hi < 0:
             below = step
         elif lo > 0 and below is not None:
-            return Crossing("crossed", below, step, last)
+            again = next((s for s, _, _, h in g if s > step and h < 0), None)
+            return Crossing("crossed", below, step, last, again)
     return Crossing("never below", last=last) if below is None else \
         Crossing("stays below", below, None, last)
 
