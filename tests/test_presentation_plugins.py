@@ -128,10 +128,11 @@ def test_a_sweep_without_a_figure_is_drawn_against_its_axis_or_its_tasks(tmp_pat
 
 def test_registries_keep_the_figures_and_sections_in_their_order():
     order = [f.file for f in plugins.registered()]
-    assert order[:14] == ["1_error_vs_k", "2_convex_sweep", "3_frequency_sweep", "4_examples",
+    assert order[:16] == ["1_error_vs_k", "2_convex_sweep", "3_frequency_sweep", "4_examples",
                           "5_model_selection", "6_training_curves", "7_selection_cost",
                           "8_slope_sweep", "8_slope_grid_sweep", "9_selection_along_training",
-                          "along_training", "crossing", "along_sizes", "task_diversity"]
+                          "along_training", "crossing", "decompose", "crossing_compute",
+                          "along_sizes", "task_diversity"]
     assert order[-1] == "sweep_"
     assert plugins.caption("4_examples_both.png").startswith("single prompts")
     assert [s.name for s in report.plugins.registered("run")] == [
