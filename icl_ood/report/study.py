@@ -54,7 +54,8 @@ def section(data: dict) -> list[str]:
                     cells.append("–" if None in vals else over_seeds(vals))
                 lines.append(f"| {t['name']} | {test} | " + " | ".join(cells) + " |")
         lines += [""] + _along(data, sweep, study, min(10, kmax))
-    return lines + crossings(data) + compute(data) + decompose.section(data)
+    cross = crossings(data)  # none: the study was not scored along training
+    return lines + cross + (compute(data) if cross else []) + decompose.section(data)
 
 
 CROSSING_TASKS = ("a=0.5", "a=0.3", "a=0.7")  # the convex sweep's mixtures the crossing is for
@@ -96,10 +97,7 @@ def crossings(data: dict) -> list[str]:
 def compute(data: dict) -> list[str]:
     """The crossing in training steps, examples seen and model FLOPs per grid task (median over
     seeds where all crossed), and a power law in the grid's one numeric knob where one can be
-    fitted (figures/crossing.py: fit_law), else why not."""
-    rows = crossings(data)
-    if not rows:
-        return []
+    fitted (figures/crossing.py: fit_law), else why not (for a study scored along training)."""
     study = data["request"]["study"]
     runs = {r["name"]: r for r in data["runs"]}
     unit = {t["name"]: per_step(runs[t["runs"][0]]["config"]) for t in study["tasks"]}
