@@ -174,8 +174,13 @@ def test_evaluate_steps_with_yardsticks_scores_only_the_model(study, tmp_path, c
         assert {r["step"] for r in rows if r["predictor"] == "model"} == {step}
         assert {r["predictor"] for r in rows if r["step"] is None} == \
             {"least_squares", "bayes_mixture"}
+    shared = [[r for r in rows if r["step"] is None] for rows in along.values()]
+    assert all(a is b for a, b in zip(shared[0], shared[-1]))  # the yardsticks read once
     assert main(args) == 0 and yard.stat().st_mtime_ns == made
     assert "rows in" in capsys.readouterr().out
+    rows_file = next((run / "eval").glob("k.yardsticks.*.jsonl"))
+    rows_file.write_text(rows_file.read_text().replace('"k": 1,', '"k": 2,', 1))
+    assert "k" not in results.load_run(run)["runs"][0]["along"]  # every step's check sees it
 
 
 def test_a_budget_for_an_experiment_not_scored_along_training_is_refused_first(tmp_path,

@@ -20,18 +20,23 @@ def replicate_command(req: dict, out: str | Path | None = None) -> str:
     return cmd + (f" --out {out}" if out is not None else "")
 
 
-def _rows(d: Path, files: list[str], man: dict, inputs: dict, prefix: str
-          ) -> tuple[list[dict], list[dict]]:
+def _rows(d: Path, files: list[str], man: dict, inputs: dict, prefix: str,
+          shared: dict | None = None) -> tuple[list[dict], list[dict]]:
     """(rows, Bayes weight rows) of one evaluation, its checksums into `inputs`; a step scored
-    against saved yardsticks (icl_ood.yardsticks) gets their rows and weights appended."""
+    against saved yardsticks (icl_ood.yardsticks) gets their rows and weights appended, read
+    once per `shared` ({path: rows}) and shared by every step of the run (rows are read-only)."""
     folder = (d / files[0]).parent
     for name, sha in man["outputs"].items():
         inputs[prefix + str(Path(files[0]).parent / name)] = sha
     rows = read_jsonl(d / files[0])
     weights = read_jsonl(d / files[1]) if len(files) > 1 else []
     if yard := man.get("yardsticks"):
-        rows += read_jsonl(folder / yard["rows"])
-        weights += read_jsonl(folder / yard["weights"])
+        shared = {} if shared is None else shared
+        for out, name in ((rows, yard["rows"]), (weights, yard["weights"])):
+            path = str(folder / name)
+            if path not in shared:
+                shared[path] = read_jsonl(path)
+            out += shared[path]
     return rows, weights
 
 
@@ -91,6 +96,8 @@ def load(out: str | Path) -> dict:
                            f"{req.get('format', 1)}, without its runs and result files); "
                            f"nothing redrawn; {again}")
     runs, inputs = [], {"experiment.json": sha256(path)}
+    known: dict[str, str] = {}  # checksums and rows of files shared by several steps of a run
+    shared: dict[str, list[dict]] = {}
     for spec in req["runs"]:
         name, rel = spec["name"], spec.get("dir", f"runs/{spec['name']}")
         d = out / rel  # "dir": a run kept in another folder (e.g. ../compute-cpu/runs/seed0)
@@ -100,7 +107,7 @@ def load(out: str | Path) -> dict:
 
         def checked(files: list[str]) -> tuple[list[str], dict]:
             man = read_manifest(d / files[0])
-            why = intact(man, (d / files[0]).parent)
+            why = intact(man, (d / files[0]).parent, known)
             if why is not None:
                 raise ResultsError(f"{out}: run {name!r}: {files[0]}: {why}; nothing redrawn; "
                                    f"{again}")
@@ -114,7 +121,8 @@ def load(out: str | Path) -> dict:
         runs.append(_run_record(d, name, spec["label"], chosen, inputs, f"{rel}/"))
         # Scored along training: {sweep: {step: files}} of the steps scored (and whether the
         # run reached its last declared step; e.g. a wall-clock budget ended it early).
-        runs[-1]["along"] = {what: {int(s): _rows(d, *checked(files), inputs, f"{rel}/")[0]
+        runs[-1]["along"] = {what: {int(s): _rows(d, *checked(files), inputs, f"{rel}/",
+                                                  shared)[0]
                                     for s, files in by_step.items()}
                              for what, by_step in spec.get("along", {}).items()}
         runs[-1]["incomplete"] = spec.get("incomplete")
@@ -161,9 +169,11 @@ def load_run(run_dir: str | Path) -> dict:
     run = _run_record(d, d.name, d.name, chosen, inputs, f"{d.name}/")
     # Sweeps evaluated at several kept checkpoints (evaluate --steps): {sweep: {step: rows}}.
     along: dict[str, dict[int, list[dict]]] = {}
+    shared: dict[str, list[dict]] = {}
     for (what, s), f in sorted(best.items(), key=lambda kv: kv[0][1]):
         if what != "examples" and sum(w == what for w, _ in best) > 1:
-            along.setdefault(what, {})[s] = _rows(d, f[4], f[5], inputs, f"{d.name}/")[0]
+            along.setdefault(what, {})[s] = _rows(d, f[4], f[5], inputs, f"{d.name}/",
+                                                        shared)[0]
     run["along"] = along
     exp = {"name": f"run {d.name}", "doc": "", "mix": mix, "sweeps": sorted(run["rows"])}
     return {"request": {"runs": [{"name": d.name}]}, "experiment": exp, "runs": [run],

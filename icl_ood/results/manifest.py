@@ -63,9 +63,10 @@ def read_manifest(path: str | Path) -> dict | None:
     return man if isinstance(man, dict) else None
 
 
-def intact(man: dict | None, folder: str | Path) -> str | None:
+def intact(man: dict | None, folder: str | Path, known: dict | None = None) -> str | None:
     """None if the manifest is complete and every output it lists has its checksum, else why
-    not (a few words)."""
+    not (a few words); `known` ({path: sha256}) keeps checksums across calls (a file shared by
+    many manifests, e.g. saved yardsticks, is hashed once)."""
     if man is None:
         return "no manifest"
     if not man.get("complete"):
@@ -74,7 +75,11 @@ def intact(man: dict | None, folder: str | Path) -> str | None:
         p = Path(folder) / name
         if not jsonl_exists(p):  # a committed folder may hold PATH.gz instead
             return f"{name} missing"
-        if sha256(p) != want:
+        if known is None:
+            got = sha256(p)
+        elif (got := known.get(str(p))) is None:
+            got = known[str(p)] = sha256(p)
+        if got != want:
             return f"{name} changed since it was written"
     return None
 
