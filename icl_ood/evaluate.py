@@ -10,16 +10,14 @@ the scored prompts), one constant per task for every predictor and k (Garg et al
 constant too); rows carry it as `normalizer`. 90% intervals are the 5th and 95th percentiles of
 a paired bootstrap over prompts (the same resamples for every predictor).
 Rows also carry `excess` (the error minus that of `excess_over`, the task-prior Bayes predictor,
-per prompt; raw and normalized, with paired intervals: on a pretraining family, the cost of model
-selection) and, for the model, `dist_bayes_mixture` and `dist_task_bayes`: the mean squared
-difference of its predictions from that yardstick's on the same prompts, divided by E[y^2] (whose
-behaviour the model has, not only how wrong it is), and `gap_bayes_mixture`: its normalized error
-minus that Bayes predictor's, paired per prompt, with its interval (is the model below or above
-the Bayes predictor of its pretraining prior: figures/crossing.py), and `mix_<yardstick>` /
-`mix_residual`: per k the closest convex combination of the yardsticks MIX_OF present that
-expresses its predictions and the residual it leaves; `near_least_squares`: the share of prompts
-nearer the line fit than the sinusoid fit, `near_agrees_bayes`: of those whose nearer fit is the
-family the Bayes posterior favours (stats.nearer; every predictor row but the two fits').
+per prompt, with paired intervals: on a pretraining family, the cost of model selection); for
+the model `dist_bayes_mixture` / `dist_task_bayes` (mean squared difference from that
+yardstick's predictions / E[y^2]: whose behaviour it has), `gap_bayes_mixture` (its normalized
+error minus that Bayes predictor's, paired: figures/crossing.py) and `mix_<yardstick>` /
+`mix_residual` (the closest convex combination of the MIX_OF yardsticks, with intervals over
+prompts, and the residual it leaves); `near_least_squares` / `near_agrees_bayes` (the share of
+prompts nearer the line fit than the sinusoid fit / whose nearer fit is the family the Bayes
+posterior favours: stats.nearer; every predictor row but the two fits').
 
 A sweep evaluates a list of tasks from one key, so every task in it sees the same x draws and
 function draws (common random numbers, e.g. across the convex weight a), and writes tidy JSON
@@ -28,10 +26,10 @@ run_dir/eval/<sweep>_bayes_weights.jsonl, with a manifest (icl_ood.results) of w
 computed from: the run's config, the checkpoint step and a checksum of the evaluated parameters,
 and the evaluation options, what each predictor is (label, line style, definition:
 baselines.describe) and what the sweep is (sweeps.info: its axis and doc). Options other than
-the defaults (1280 prompts per task, seed 0, every applicable baseline, the run's first two families as the convex mix, 1000 bootstrap
-resamples) put a key in the file names, e.g. eval/k.n64.jsonl, so an evaluation with other
-options never replaces another; results of an older checkpoint never replace those of a newer
-one unless forced.
+the defaults (1280 prompts per task, seed 0, every applicable baseline, the run's first two
+families as the convex mix, 1000 bootstrap resamples) put a key in the file names, e.g.
+eval/k.n64.jsonl, so an evaluation with other options never replaces another; results of an
+older checkpoint never replace those of a newer one unless forced.
 """
 
 from __future__ import annotations
@@ -53,7 +51,8 @@ from icl_ood import results, sweeps
 from icl_ood.config import Config, DataConfig
 from icl_ood.predict import hints, max_points, model_predict
 from icl_ood.results import read_jsonl  # noqa: F401  (ev.read_jsonl: rows run_sweep wrote)
-from icl_ood.stats import bootstrap_counts, distance, nearer, simplex_weights, summarize
+from icl_ood.stats import (bootstrap_counts, distance, nearer, simplex_boot, simplex_weights,
+                           summarize)
 from icl_ood.tasks import Task, draw, mean_square, skew_sqrt  # noqa: F401  (ev.Task, ev.draw)
 
 EVAL_FORMAT = 6  # bump when a change alters saved evaluation results (manifests compare it)
@@ -70,6 +69,8 @@ GAP = {"normalized": f"gap_{GAP_TO}", "norm_lower": f"gap_{GAP_TO}_lower",
 # (stats.simplex_weights per k, on the same prompts), and the residual it leaves (/ E[y^2])
 MIX_OF = ("bayes_mixture", "task_bayes", "least_squares", "sin_ls_known")
 MIX = tuple(f"mix_{b}" for b in MIX_OF) + ("mix_residual",)
+MIX_CI = tuple(f"mix_{b}{x}" for b in MIX_OF for x in ("_lower", "_upper"))  # 90%, over
+MIX_BOOT = 200  # prompts: from the first 200 bootstrap resamples (about 0.1 s per task)
 # Which of two families' fits each prediction is nearer: ((family, its fit), (family, its fit))
 NEAR = (("linear", "least_squares"), ("sinusoid", "sin_ls_known"))
 NEAR_NAMES = {"near": "near_least_squares", "agrees": "near_agrees_bayes"}  # stats.nearer's
@@ -78,7 +79,7 @@ ROW_FIELDS = ("run", "sweep", "step", "predictor", "task", "family", "a", "freq"
               "lower", "upper", "normalized", "norm_lower", "norm_upper", "normalizer",
               "normalizer_how", "excess_over", *EXCESS.values(),
               *(f"dist_{b}{sfx}" for b in DISTANCE_TO for sfx in ("", "_lower", "_upper")),
-              *GAP.values(), *MIX, *NEAR_FIELDS, "n_prompts")
+              *GAP.values(), *MIX, *MIX_CI, *NEAR_FIELDS, "n_prompts")
 
 
 @dataclass
@@ -143,7 +144,7 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
     # The model's error minus the Bayes predictor's of its pretraining prior, per prompt: where
     # the interval lies wholly below or above 0, the model is below or above it (crossings).
     gap = summarize(err - err[names.index(GAP_TO)], norm, counts) if GAP_TO in preds else None
-    mix = {n: mixture(preds[n], preds, norm) for n in names if n.startswith("model")}
+    mix = {n: mixture(preds[n], preds, norm, counts) for n in names if n.startswith("model")}
     near = {n: nearness(n, preds, aux_w, counts) for n in names}
     base = {"run": run, **(meta or {}), **task.describe(cfg), "normalizer": norm,
             "normalizer_how": how, "excess_over": ref}
@@ -155,7 +156,7 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
                 for b in DISTANCE_TO for f, sfx in DIST_FIELDS.items()},
              **{g: float(gap[f][i, k]) if gap and n.startswith("model") else None
                 for f, g in GAP.items()},
-             **{m: mix[n][m][k] if n in mix and m in mix[n] else None for m in MIX},
+             **{m: mix[n][m][k] if n in mix and m in mix[n] else None for m in MIX + MIX_CI},
              **{f: near[n][f][k] if f in near[n] else None for f in NEAR_FIELDS},
              "n_prompts": task.n_prompts}
             for i, n in enumerate(names) for k in range(ys_PxN.shape[1])]
@@ -171,24 +172,25 @@ def evaluate(model: nnx.Module | None, data_cfg: DataConfig, task: Task,
                       *kept)
 
 
-def mixture(model_PxN, preds: dict, norm: float) -> dict[str, list[float]]:
-    """{mix_<yardstick>: weight per k, mix_residual: mean squared residual / norm per k} of the
-    closest convex combination of the MIX_OF yardsticks present ({} if fewer than two)."""
+def mixture(model_PxN, preds: dict, norm: float, counts_SxP) -> dict[str, list[float]]:
+    """{mix_<yardstick>: weight per k, its _lower/_upper over prompts (MIX_BOOT), mix_residual:
+    residual / norm per k} of the closest convex combination of the MIX_OF yardsticks present
+    ({} if fewer than two)."""
     names = [b for b in MIX_OF if b in preds]
     if len(names) < 2:
         return {}
-    out: dict[str, list[float]] = {f"mix_{b}": [] for b in names} | {"mix_residual": []}
-    for k in range(model_PxN.shape[1]):
-        w, res = simplex_weights(model_PxN[:, k], np.stack([preds[b][:, k] for b in names], 1))
-        for b, v in zip(names, w):
-            out[f"mix_{b}"].append(float(v))
-        out["mix_residual"].append(res / norm)
+    basis_PxNxM = np.stack([preds[b] for b in names], -1)
+    fits = [simplex_weights(model_PxN[:, k], basis_PxNxM[:, k]) for k in range(len(model_PxN[0]))]
+    out = {f"mix_{b}": [float(w[j]) for w, _ in fits] for j, b in enumerate(names)}
+    out["mix_residual"] = [res / norm for _, res in fits]
+    boot = simplex_boot(model_PxN, basis_PxNxM, counts_SxP[:MIX_BOOT])
+    for j, (lo_N, hi_N) in enumerate(np.percentile(boot, [5, 95], axis=0).transpose(2, 0, 1)):
+        out[f"mix_{names[j]}_lower"], out[f"mix_{names[j]}_upper"] = lo_N.tolist(), hi_N.tolist()
     return out
 
 
 def nearness(name: str, preds: dict, aux_w: dict, counts_SxP: np.ndarray) -> dict[str, list]:
-    """{near_least_squares[_lower|_upper], near_agrees_bayes[...]: per k} of predictor `name`
-    (the module docstring: stats.nearer; {} for the two fits themselves or a fit missing)."""
+    """NEAR_FIELDS per k of predictor `name` (stats.nearer; {} for the fits or a fit missing)."""
     (fam_a, fit_a), (fam_b, fit_b) = NEAR
     if fit_a not in preds or fit_b not in preds or name in (fit_a, fit_b):
         return {}
@@ -207,9 +209,7 @@ def sweep_tasks(cfg: DataConfig, sweep: str, n_prompts: int = 1280,
 
 
 def model_checksum(model: nnx.Module) -> str:
-    """A checksum of the model's parameters (icl_ood.checkpoint.checksum: computed on the
-    device, milliseconds): the identity of what an evaluation scored, whatever folder or copy
-    the checkpoint came from."""
+    """Checksum of the model's parameters (checkpoint.checksum): what an evaluation scored."""
     from icl_ood.checkpoint import checksum
     return checksum(nnx.state(model, nnx.Param))
 

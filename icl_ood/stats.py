@@ -1,4 +1,4 @@
-"""Paired bootstrap statistics over prompts: resample counts, means with 90% intervals, distances."""
+"""Paired bootstrap statistics over prompts: resample counts, means with 90% intervals, fits."""
 
 from __future__ import annotations
 
@@ -60,6 +60,40 @@ def simplex_weights(target_P: np.ndarray, basis_PxM: np.ndarray,
             best, best_res = np.zeros(m), res
             best[cols] = np.clip(v, 0.0, None)
     return best, best_res
+
+
+def simplex_boot(target_PxN: np.ndarray, basis_PxNxM: np.ndarray,
+                 counts_SxP: np.ndarray) -> np.ndarray:
+    """w_SxNxM: simplex_weights of each k's target and basis with each bootstrap resample's
+    prompt counts as weights, all at once (per support: the resampled Gram matrices by one
+    product over prompts, the KKT systems solved batched, a 1e-12 ridge keeping them regular;
+    the feasible support of least residual, the first on ties, as simplex_weights keeps)."""
+    t = np.asarray(target_PxN, np.float64)
+    b = np.asarray(basis_PxNxM, np.float64)
+    c = np.asarray(counts_SxP, np.float64)
+    p, n, m = b.shape
+    gram_SxNxMxM = (c @ (b[..., :, None] * b[..., None, :]).reshape(p, -1)).reshape(-1, n, m, m)
+    cross_SxNxM = (c @ (b * t[..., None]).reshape(p, -1)).reshape(-1, n, m)
+    tt_SxN = c @ np.square(t)
+    ridge = 1e-12 * np.maximum(np.trace(gram_SxNxMxM, axis1=2, axis2=3), 1e-300)
+    best_SxNxM = np.zeros((len(c), n, m))
+    best_res = np.full((len(c), n), np.inf)
+    for mask in range(1, 2 ** m):
+        cols = [j for j in range(m) if mask >> j & 1]
+        g = gram_SxNxMxM[:, :, cols][:, :, :, cols] + ridge[..., None, None] * np.eye(len(cols))
+        kkt = np.zeros((len(c), n, len(cols) + 1, len(cols) + 1))
+        kkt[..., :-1, :-1], kkt[..., :-1, -1], kkt[..., -1, :-1] = 2 * g, 1.0, 1.0
+        rhs = np.concatenate([2 * cross_SxNxM[..., cols], np.ones((len(c), n, 1))], -1)
+        v = np.linalg.solve(kkt, rhs[..., None])[..., :-1, 0]
+        h = cross_SxNxM[..., cols]
+        res = tt_SxN - 2 * (v * h).sum(-1) + np.einsum("snc,sncd,snd->sn", v, g, v)
+        better = (v >= -1e-12).all(-1) & (res < best_res - 1e-15 * c.sum(1)[:, None])
+        best_res = np.where(better, res, best_res)
+        best_SxNxM[better] = 0.0
+        sel = best_SxNxM[:, :, cols]
+        sel[better] = np.clip(v[better], 0.0, None)
+        best_SxNxM[:, :, cols] = sel
+    return best_SxNxM
 
 
 def nearer(pred_PxN, a_PxN, b_PxN, weights=None, counts_SxP=None) -> dict[str, tuple]:

@@ -137,6 +137,8 @@ def test_model_rows_decompose_the_model_into_the_yardsticks():
     for k in range(3, 8):
         assert m[k]["mix_least_squares"] == pytest.approx(1.0, abs=1e-3), m[k]
         assert m[k]["mix_residual"] < 1e-6 and m[k]["mix_sin_ls_known"] is None
+        assert m[k]["mix_least_squares_lower"] == pytest.approx(1.0, abs=1e-3)  # over prompts
+        assert m[k]["mix_task_bayes_upper"] < 1e-3 and m[k]["mix_sin_ls_known_lower"] is None
     assert by(res.rows, "least_squares")[3]["mix_least_squares"] is None  # model rows only
 
 

@@ -379,3 +379,4 @@ def test_a_study_scores_its_experiments_steps_and_states_each_seeds_crossing(tmp
     at_min = [line for line in report.splitlines()
               if line.startswith(f"| seeds | 10 | minimum | {ss[0]['minimum']}, {ss[1]['minimum']} |")]
     assert len(at_min) == 1 and at_min[0].count("|") == 13, at_min  # 4 + 4 weights, residual, 3 shares
+    assert at_min[0].count(" ±") == 4, at_min  # each weight with its seeds' prompt intervals

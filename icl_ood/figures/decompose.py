@@ -28,7 +28,8 @@ def yardsticks(by_step: dict[int, list[dict]]) -> list[str]:
     a value at the last step), in the rows' order."""
     rows = [r for r in by_step[max(by_step)] if r["predictor"] == "model" and r["task"] == TEST]
     return [f[4:] for f in (rows[0] if rows else {}) if f.startswith("mix_")
-            and f != "mix_residual" and rows[0][f] is not None]
+            and f != "mix_residual" and not f.endswith(("_lower", "_upper"))
+            and rows[0][f] is not None]
 
 
 def weights_along(per: list[dict[int, list[dict]]], task: str, k: int, field: str

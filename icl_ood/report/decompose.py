@@ -3,7 +3,8 @@ gap to the Bayes predictor of the pretraining prior (its first minimum on a mixt
 last scored step, the weights of the closest convex combination of the yardsticks that expresses
 the model's predictions (evaluate.mixture: `mix_*`), the residual it leaves, and per prompt which
 family fit the prediction is nearer (`near_least_squares`) and whether that is the family the
-Bayes posterior favours (`near_agrees_bayes`); each the mean over seeds [90% t-interval]."""
+Bayes posterior favours (`near_agrees_bayes`); each the mean over seeds [90% t-interval], a
+weight also with the mean half-width of its seeds' 90% intervals over prompts."""
 
 from __future__ import annotations
 
@@ -23,10 +24,15 @@ def at_steps(by_step: dict[int, list[dict]], task: str, k: int) -> dict[str, int
     return {"minimum": min(g, key=lambda r: (r[1], r[0]))[0], "last": g[-1][0]}
 
 
-def cell(values: list[float]) -> str:
-    """Mean over seeds and its 90% t-interval ("–" if any is missing)."""
-    return "–" if not values or any(v is None or math.isnan(v) for v in values) \
-        else over_seeds(values)
+def cell(values: list[float], lower=None, upper=None) -> str:
+    """Mean over seeds and its 90% t-interval ("–" if any is missing), and "±h prompts": the
+    mean half-width of the seeds' intervals over prompts (`lower`, `upper`), where all have one."""
+    if not values or any(v is None or math.isnan(v) for v in values):
+        return "–"
+    if lower is None or any(v is None or math.isnan(v) for v in [*lower, *upper]):
+        return over_seeds(values)
+    half = sum(u - lo for lo, u in zip(lower, upper)) / 2 / len(lower)
+    return f"{over_seeds(values)} ±{half:.3f}"
 
 
 def section(data: dict) -> list[str]:
@@ -51,7 +57,9 @@ def section(data: dict) -> list[str]:
              "(normalized by E[y^2]), the share of prompts whose prediction is nearer the line "
              "fit than the sinusoid fit (the model's, and the Bayes predictor's for comparison), "
              "and the share whose nearer fit is the family the Bayes posterior favours on that "
-             "prompt. Cells: mean over seeds [90% t-interval over seeds]."), "",
+             "prompt. Cells: mean over seeds [90% t-interval over seeds]; a weight's ±h: the "
+             "mean half-width of its seeds' 90% bootstrap intervals over prompts (absent from "
+             "rows scored before those intervals were computed)."), "",
              "| task | k | at | steps (per seed) | " + " | ".join(cols) + " |",
              "|---|---|---|---|" + "---|" * len(cols)]
     for t in study["tasks"]:
@@ -63,12 +71,13 @@ def section(data: dict) -> list[str]:
             bayes_near = pick(first, TEST, k, "bayes_mixture", field="near_least_squares")
             for at in ("minimum", "last"):
                 ss = [s[at] for s in steps]
-                vals = [[pick(p, TEST, k, step=s, field=f) for p, s in zip(per, ss)]
-                        for f in [f"mix_{b}" for b in present] + ["mix_residual",
-                                                                  "near_least_squares"]]
-                agree = [pick(p, TEST, k, step=s, field="near_agrees_bayes")
-                         for p, s in zip(per, ss)]
-                cells = [cell(v) for v in vals] + [
+                def seeds(f):
+                    return [pick(p, TEST, k, step=s, field=f) for p, s in zip(per, ss)]
+                cells = [cell(seeds(f"mix_{b}"), seeds(f"mix_{b}_lower"), seeds(f"mix_{b}_upper"))
+                         for b in present] + [cell(seeds("mix_residual")),
+                                              cell(seeds("near_least_squares"))]
+                agree = seeds("near_agrees_bayes")
+                cells += [
                     "–" if math.isnan(bayes_near) else f"{bayes_near:.3f}", cell(agree)]
                 lines.append(f"| {t['name']} | {k} | {at} | {', '.join(map(str, ss))} | "
                              + " | ".join(cells) + " |")
