@@ -81,3 +81,31 @@ def test_a_crossing_that_goes_below_again_says_so():
                        400: (0.00, -0.02, 0.02), 800: (-0.03, -0.05, -0.01)}), "a=0.5", 10)
     assert c == Crossing("crossed", 100, 200, 800, 800)
     assert c.describe() == "crossed between steps 100 and 200, below again at 800"
+
+
+def test_the_crossing_figure_is_drawn_against_examples_seen_when_the_grid_varies_the_batch(
+        tmp_path, monkeypatch):
+    from icl_ood.config import Config
+    from icl_ood.figures import crossing as cr
+    from icl_ood.figures import style
+    drawn = []
+    monkeypatch.setattr(style, "_save", lambda fig, out, name: drawn.append(fig) or [])
+    gaps = {100: (0.2, 0.1, 0.3), 200: (-0.05, -0.08, -0.02)}
+
+    def run(name, batch):
+        cfg = Config().to_dict()
+        cfg["train"]["batch_size"] = batch
+        return {"name": name, "config": cfg, "along": {"convex": rows(gaps)}}
+
+    for batches, label, want in (((32, 128), "examples seen (step × batch size)",
+                                  {3200, 6400, 12800, 25600}),
+                                 ((64, 64), "training step", {100, 200})):
+        tasks = [{"name": f"b{b}", "runs": [f"b{b}.{i}"]} for i, b in enumerate(batches)]
+        data = {"request": {"experiment": "compute", "study": {"tasks": tasks}},
+                "runs": [run(f"b{b}.{i}", b) for i, b in enumerate(batches)]}
+        drawn.clear()
+        cr.fig_crossing(data, tmp_path)
+        ax = drawn[0].axes[0]
+        assert ax.get_xlabel() == label
+        xs = {float(x) for line in ax.get_lines() for x in line.get_xdata()} - {0.0, 1.0}
+        assert xs == want, xs  # (0 and 1: the zero line's axes coordinates)

@@ -153,7 +153,8 @@ TESTS = ("a=0.3", "a=0.5", "a=0.7")
 
 @figure("crossing", file="crossing", sweeps=("convex",), needs=("along",), order=105, caption=(
     "the paired difference model minus Bayes of the pretraining prior along training, per "
-    "mixture a and k: one colour per grid task, seeds thin (90% bands), their mean thick"))
+    "mixture a and k: one colour per grid task, seeds thin (90% bands), their mean thick; "
+    "against examples seen where the grid varies the batch size"))
 def fig_crossing(data, out: Path) -> list[Path]:
     study = data.get("request", {}).get("study")
     runs = {r["name"]: (r, along_rows(r)) for r in data["runs"]}
@@ -162,25 +163,28 @@ def fig_crossing(data, out: Path) -> list[Path]:
     first = next(rows for _, rows in runs.values() if rows)
     ks = report_ks(first)
     tests = [t for t in TESTS if any(r["task"] == t for rows in first.values() for r in rows)]
+    scale = {n: per_step(r["config"]) for n, (r, _) in runs.items()}
+    unit = "examples" if len({s["examples"] for s in scale.values()}) > 1 else "steps"
     fig, axes = plt.subplots(len(ks), len(tests), figsize=style._size(len(tests), 4.2, 3.0 * len(ks)),
                              squeeze=False, sharex=True)
     for c, task in enumerate(study["tasks"]):
-        color = f"C{c}"
+        color, x_per = f"C{c}", scale.get(task["runs"][0], {}).get(unit, 1.0)
         for i, k in enumerate(ks):
             for j, test in enumerate(tests):
                 ax, curves = axes[i, j], []
                 for n in task["runs"]:
                     g = np.asarray(gaps(runs[n][1], test, k)) if n in runs else np.empty((0, 4))
                     if len(g):
-                        ax.plot(g[:, 0], g[:, 1], color=color, lw=0.7, alpha=0.6)
-                        ax.fill_between(g[:, 0], g[:, 2], g[:, 3], color=color, alpha=0.08, lw=0)
+                        ax.plot(g[:, 0] * x_per, g[:, 1], color=color, lw=0.7, alpha=0.6)
+                        ax.fill_between(g[:, 0] * x_per, g[:, 2], g[:, 3], color=color,
+                                        alpha=0.08, lw=0)
                         curves.append(g)
                 steps = set.intersection(*(set(g[:, 0]) for g in curves)) if curves else set()
                 if steps:
                     x = np.array(sorted(steps))
                     y = np.mean([[v for s, v in zip(g[:, 0], g[:, 1]) if s in steps]
                                  for g in curves], 0)
-                    ax.plot(x, y, color=color, lw=2.0,
+                    ax.plot(x * x_per, y, color=color, lw=2.0,
                             label=f"{task['name']} (mean of {len(curves)} seeds)")
     for i, k in enumerate(ks):
         for j, test in enumerate(tests):
@@ -192,7 +196,8 @@ def fig_crossing(data, out: Path) -> list[Path]:
             if j == 0:
                 ax.set_ylabel("model − Bayes, pretraining prior\n(normalized sq. error, paired)")
             if i == len(ks) - 1:
-                ax.set_xlabel("training step")
+                ax.set_xlabel("training step" if unit == "steps"
+                              else "examples seen (step × batch size)")
     axes[0, 0].legend(fontsize=7)
     style._suptitle(fig, f"{data['request'].get('experiment', '')}: the mixture error minus "
                          "that of the Bayes predictor of the pretraining prior along training "
