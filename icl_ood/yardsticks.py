@@ -13,7 +13,8 @@ writes the model's rows, distance and excess columns included, to
     run_dir/eval/<sweep>.yard[.<options>].step<S>.jsonl
 whose manifest (stage "evaluate") vouches for the yardstick rows and weights too: results.load
 reads the three files as one evaluation, the rows equal to those of evaluate.run_sweep at that
-checkpoint with the same options.
+checkpoint with the same options, each value to STEP_DIGITS significant digits (these rows are
+the bulk of a study's results).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from icl_ood import evaluate as ev
 from icl_ood import results, sweeps
 from icl_ood.config import Config, DataConfig
 from icl_ood.data import pool
+
+STEP_DIGITS = 6  # significant digits of the model's rows at each scored step
 
 
 def _base(options: dict) -> dict:
@@ -190,7 +193,7 @@ def score(run_dir: str | Path, sweep: str, model_and_cfg, *, n_prompts: int = 12
                         meta={"sweep": sweep, "step": step}, given=g)
         rows += [row for row in r.rows if row["predictor"] not in g["preds"]]
     path = step_path(run_dir, sweep, options, step)
-    results.write_jsonl(path, rows)
+    results.write_jsonl(path, rows, digits=STEP_DIGITS)
     rows_p, weights_p, _ = paths(run_dir, sweep, options)
     yard, wrows = results.read_jsonl(rows_p), results.read_jsonl(weights_p)
     names = dict.fromkeys(r["predictor"] for r in rows + yard)

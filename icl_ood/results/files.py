@@ -81,7 +81,12 @@ def write_json(path: str | Path, obj: Any, indent: int | None = None) -> Path:
     return write_text(path, json.dumps(obj, indent=indent) + ("\n" if indent else ""))
 
 
-def write_jsonl(path: str | Path, rows: list[dict]) -> Path:
+def write_jsonl(path: str | Path, rows: list[dict], digits: int | None = None) -> Path:
+    """Writes one JSON record per line; `digits`: floats kept to that many significant digits
+    (rows written at every scored step: about half the size gzipped at 6)."""
+    if digits is not None:
+        rows = [{k: float(f"{v:.{digits}g}") if isinstance(v, float) else v for k, v in r.items()}
+                for r in rows]
     return write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
