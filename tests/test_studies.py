@@ -274,14 +274,18 @@ def test_four_seeds_on_two_cpu_devices_match_one_device_bitwise(tmp_path):
     assert rec1["training"]["run_devices"] == 1
     if tuple(int(v) for v in jax.__version__.split(".")[:2]) < (0, 12):
         # jax 0.10 (what Python 3.11 gets) compiles the run-sharded program with another
-        # rounding: measured on a 2-core CPU, scores within 2.6e-5 relative after 40 steps
+        # rounding: measured on a 2-core CPU, scores within 2.6e-5 relative after 40 steps. The
+        # simplex weights' intervals over prompts are left out: a fit's support may switch under
+        # such a change (16 prompts; measured: one bound at k = 8 moved from 0.018 to 0.029).
+        def jumps(k):
+            return k.startswith("mix_") and k.endswith(("_lower", "_upper"))
         for run in rec2["runs"].values():
             for f in run["results"]:
                 a, b = (results.read_jsonl(d / f) for d in (two, one))
                 assert len(a) == len(b) and all(
                     x.keys() == y.keys() and all(
                         x[k] == pytest.approx(y[k], rel=1e-4, abs=1e-12) for k in x
-                        if isinstance(x[k], float)) for x, y in zip(a, b)), f
+                        if isinstance(x[k], float) and not jumps(k)) for x, y in zip(a, b)), f
         return
     assert {n: r["checksum"] for n, r in rec2["runs"].items()} == \
         {n: r["checksum"] for n, r in rec1["runs"].items()}
