@@ -81,9 +81,11 @@ def fig_decompose(data, out: Path) -> list[Path]:
                 ax.set_ylabel("weight / share")
             if i == len(ks) - 1:
                 ax.set_xlabel("training step")
-    axes[0, 0].legend(fontsize=6)
+    ncol = 2 if len(tasks) == 1 else 4  # below the panels: the curves stay visible
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=ncol, fontsize=6,
+               frameon=False)
     style._suptitle(fig, f"{data['request'].get('experiment', '')}: the model's predictions as "
                          "the closest convex combination of the yardsticks along training (mean "
                          "over seeds, band: their range)", y=1.0)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.12 if ncol == 2 else 0.07, 1, 1))
     return style._save(fig, out, "decompose")
