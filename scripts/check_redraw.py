@@ -1,9 +1,9 @@
 """Redraws every committed folder under figures/ from its saved results and checks the numbers.
 
 figures/ is copied to a scratch directory and each folder redrawn there (the committed files
-are never touched): a study (plan.jsonl) with `icl-ood sweep collect`, a replicate folder
-(report.md) with `icl-ood figures --from`, a plain run (config.json) with `icl-ood figures
---run`. For a folder with a report, the numbers of every table row of the redrawn report must
+are never touched): a study (plan.jsonl) with `icl-ood sweep collect` (`--partial` if it was
+collected so), a replicate folder (report.md) with `icl-ood figures --from`, a plain run
+(config.json) with `icl-ood figures --run`. For a folder with a report, the numbers of every table row of the redrawn report must
 equal the committed report's, in order (labels and prose may differ where the code's wording
 changed since); a plain run must redraw without error. One line per folder; exit status 1 if
 any folder fails. Run it from the repository root.
@@ -15,6 +15,7 @@ any folder fails. Run it from the repository root.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -45,8 +46,9 @@ def folders(roots: list[Path]) -> list[Path]:
 def redraw(folder: Path, copy: Path) -> str | None:
     """None if `copy` (a scratch copy of `folder`) redraws with `folder`'s table numbers, else
     why not (one line)."""
-    if (folder / "plan.jsonl").exists():
-        cmd = ["sweep", "collect", str(copy)]
+    if (folder / "plan.jsonl").exists():  # a study collected with --partial is redrawn so
+        partial = "--partial" in json.loads((folder / "provenance.json").read_text())["command"]
+        cmd = ["sweep", "collect", str(copy)] + (["--partial"] if partial else [])
     elif (folder / "report.md").exists():
         cmd = ["figures", "--from", str(copy)]
     else:
