@@ -1,14 +1,14 @@
 """Redraws every committed folder under figures/ from its saved results and checks the numbers.
 
-figures/ is copied to a scratch directory and each folder redrawn there (the committed files
-are never touched): a study (plan.jsonl) with `icl-ood sweep collect` (`--partial` if it was
+figures/ is copied to a scratch directory and each folder redrawn there (the committed files are
+never touched): a study (plan.jsonl) with `icl-ood sweep collect` (`--partial` if it was
 collected so), a replicate folder (report.md) with `icl-ood figures --from`, a plain run
-(config.json) with `icl-ood figures --run`. For a folder with a report, the numbers of every table row of the redrawn report must
-equal the committed report's, in order (labels and prose may differ where the code's wording
-changed since); a plain run must redraw without error. One line per folder; exit status 1 if
-any folder fails. Run it from the repository root.
+(config.json) with `icl-ood figures --run`. For a folder with a report, the numbers of every
+table row of the redrawn report must equal the committed report's, in order (labels and prose
+may differ where the code's wording changed since); a plain run must redraw without error. One
+line per folder; exit status 1 if any folder fails. Run it from the repository root.
 
-  python scripts/check_redraw.py            # all of figures/ (about 2 minutes on 2 CPU cores)
+  python scripts/check_redraw.py            # all of figures/ (8 min on 2 CPU cores, 5 GB peak)
   python scripts/check_redraw.py figures/demo figures/compute-cpu
 """
 
