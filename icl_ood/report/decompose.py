@@ -76,9 +76,8 @@ def section(data: dict) -> list[str]:
                 cells = [cell(seeds(f"mix_{b}"), seeds(f"mix_{b}_lower"), seeds(f"mix_{b}_upper"))
                          for b in present] + [cell(seeds("mix_residual")),
                                               cell(seeds("near_least_squares"))]
-                agree = seeds("near_agrees_bayes")
-                cells += [
-                    "–" if math.isnan(bayes_near) else f"{bayes_near:.3f}", cell(agree)]
+                cells += ["–" if math.isnan(bayes_near) else f"{bayes_near:.3f}",
+                          cell(seeds("near_agrees_bayes"))]
                 lines.append(f"| {t['name']} | {k} | {at} | {', '.join(map(str, ss))} | "
                              + " | ".join(cells) + " |")
     return lines + [""]

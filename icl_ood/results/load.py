@@ -96,7 +96,7 @@ def load(out: str | Path) -> dict:
                            f"{req.get('format', 1)}, without its runs and result files); "
                            f"nothing redrawn; {again}")
     runs, inputs = [], {"experiment.json": sha256(path)}
-    known: dict[str, str] = {}  # checksums and rows of files shared by several steps of a run
+    known: dict[str, str] = {}  # checksums, and rows, of files shared by several steps of a run
     shared: dict[str, list[dict]] = {}
     for spec in req["runs"]:
         name, rel = spec["name"], spec.get("dir", f"runs/{spec['name']}")
@@ -145,10 +145,11 @@ def load_run(run_dir: str | Path) -> dict:
         raise ResultsError(f"{d}: no config.json; not a run folder")
     config = json.loads((d / "config.json").read_text())
     found = []  # (step, n_prompts, default options first, what, files, manifest)
+    known: dict[str, str] = {}  # checksums of files shared by several manifests (yardsticks)
     for mpath in sorted((d / "eval").glob("*manifest.json")):
         man = read_json(mpath)
         if not isinstance(man, dict) or man.get("stage") != "evaluate" or \
-                intact(man, mpath.parent) is not None:
+                intact(man, mpath.parent, known) is not None:
             continue
         inp = man["inputs"]
         files = [f"eval/{n}" for n in man["outputs"]]
