@@ -131,6 +131,28 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
         assert not out.exists(), bad
 
 
+def test_status_tells_a_stopped_task_from_a_failed_one(tmp_path, capsys):
+    from icl_ood.replicate import Interrupted
+    from icl_ood.studies.record import claimed, read_claim
+    out = tmp_path / "study"
+    plan(out)
+    t0, t1 = read_plan(out)[1]
+    with pytest.raises(Interrupted), claimed(out, t0):
+        raise Interrupted("SIGTERM", "stopped at step 50")
+    with pytest.raises(ValueError), claimed(out, t1):
+        raise ValueError("a broken file\nsecond line")
+    assert read_claim(out, t0) is None and read_claim(out, t1) is None
+    s0, s1 = states(out)
+    assert s0.state == "stopped" and s0.detail.startswith("SIGTERM at ") and \
+        s0.detail.endswith("no checkpoint; run it again to continue"), s0
+    assert s1.state == "failed" and s1.detail.startswith("ValueError: a broken file at "), s1
+    assert main(["sweep", "status", str(out)]) == 0
+    assert lines(capsys.readouterr().out)[-1] == "1 stopped, 1 failed of 2 tasks"
+    with claimed(out, t0):  # claimed again: the old end mark is gone while it runs
+        assert states(out)[0].state == "running"
+    assert states(out)[0].state == "not started"
+
+
 def test_collect_and_run_refuse_before_any_compute(tmp_path, capsys, monkeypatch):
     out = tmp_path / "study"
     plan(out)

@@ -58,7 +58,8 @@ def add_sweep(sub) -> None:
     s.add_argument("--mem", help="memory per task, as SLURM takes it, e.g. 32G")
     s.set_defaults(fn=cmd_submit)
 
-    st = cmds.add_parser("status", help="one line per task: done, running, failed, not started")
+    st = cmds.add_parser("status", help="one line per task: done, running, stopped, failed, not "
+                          "started")
     st.add_argument("dir", help="the study folder")
     st.set_defaults(fn=cmd_status)
 
@@ -114,7 +115,7 @@ def cmd_status(args) -> int:
     for st in found:
         print(st.line())
     counts = {s: sum(st.state == s for st in found)
-              for s in ("done", "running", "failed", "not started")}
+              for s in ("done", "running", "stopped", "failed", "not started")}
     print(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" of {len(found)} tasks")
     return 0
 

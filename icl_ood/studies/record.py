@@ -6,6 +6,9 @@ DIR/tasks/<task>.json            written last by a task that finished: per run t
                                  DIR), how training went; its manifest names the task's hash
 DIR/tasks/<task>.claim.json      while a process runs the task: host, pid, job id, start time
                                  (removed when it ends; left behind only by a hard kill)
+DIR/tasks/<task>.ended.json      how the last process to run the task ended unfinished: stopped
+                                 (SIGINT or SIGTERM, a checkpoint saved) or failed (its error);
+                                 removed when a process claims the task again
 """
 
 from __future__ import annotations
@@ -26,6 +29,18 @@ def record_path(out: Path, task: dict) -> Path:
 
 def claim_path(out: Path, task: dict) -> Path:
     return Path(out) / "tasks" / f"{task['name']}.claim.json"
+
+
+def ended_path(out: Path, task: dict) -> Path:
+    return Path(out) / "tasks" / f"{task['name']}.ended.json"
+
+
+def read_ended(out: Path, task: dict) -> dict | None:
+    """How the last process to run the task ended unfinished ({how, why, time}), if it did."""
+    try:
+        return results.read_json(ended_path(out, task))
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def write_record(out: Path, task: dict, record: dict) -> Path:
@@ -92,9 +107,18 @@ def claimed(out: Path, task: dict) -> Iterator[None]:
     path = claim_path(out, task)
     job = os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID") \
         or os.environ.get("SUBMITIT_LOCAL_JOB_ID")
+    ended = ended_path(out, task)
+    ended.unlink(missing_ok=True)
     results.write_json(path, {"host": socket.gethostname(), "pid": os.getpid(), "job": job,
                               "since": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
     try:
         yield
+    except BaseException as e:  # noqa: BLE001 -- recorded, then raised on
+        signal = getattr(e, "signal", None) or ("SIGINT" if isinstance(e, KeyboardInterrupt)
+                                                else None)
+        why = signal or f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
+        results.write_json(ended, {"how": "stopped" if signal else "failed", "why": why,
+                                   "time": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
+        raise
     finally:
         path.unlink(missing_ok=True)

@@ -1,5 +1,5 @@
-"""Where each task of a study stands: done, running, failed or not started, from the task
-records, claims and checkpoints in the study folder and the state files of the submitit jobs
+"""Where each task of a study stands: done, running, stopped, failed or not started, from the
+task records, claims, end marks and checkpoints in the study folder and the state files of the submitit jobs
 it was submitted as (never from log text)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 from icl_ood import results
 from icl_ood.reliability import newest_step
 from icl_ood.studies import plan as planning
-from icl_ood.studies.record import alive, claim_live, finished, read_claim
+from icl_ood.studies.record import alive, claim_live, finished, read_claim, read_ended
 
 SUBMITIT = "submitit"  # DIR/submitit/: submitit's job files and logs, and submissions.jsonl
 SUBMISSIONS = "submissions.jsonl"
@@ -19,7 +19,8 @@ QUEUED = ("PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZI
 
 @dataclass(frozen=True)
 class TaskState:
-    """One task's state ("done", "running", "failed" or "not started") and a few words why."""
+    """One task's state ("done", "running", "stopped", "failed" or "not started") and a few
+    words why."""
 
     index: int
     name: str
@@ -89,7 +90,10 @@ def states(out: str | Path) -> list[TaskState]:
             state, detail = "running", f"pid {claim['pid']} on {claim['host']}, {where}"
         elif job is not None:
             state, detail = _job_state(out, job)
-            if state == "finished":  # the job ended, yet the task is not done
+            ended = read_ended(out, t)
+            if state != "running" and ended is not None:  # its own end mark says how
+                state, detail = ended["how"], f"{ended['why']} at {ended['time']}; {detail}"
+            elif state == "finished":  # the job ended, yet the task is not done
                 state, detail = "failed", f"{detail}; {why or 'no task record'}"
             elif state == "running" and claim and live is False:
                 state, detail = "failed", f"pid {claim['pid']} gone; {detail}"
@@ -99,8 +103,13 @@ def states(out: str | Path) -> list[TaskState]:
             detail = (f"claimed by pid {claim['pid']} on {claim['host']} (another host: not "
                       f"checked)" if live is None else f"pid {claim['pid']} was killed") \
                 + f", {where}"
+        elif (ended := read_ended(out, t)) is not None:
+            state = ended["how"]
+            detail = f"{ended['why']} at {ended['time']}, {where}"
+            if state == "stopped":
+                detail += "; run it again to continue"
         elif max(steps):
-            state, detail = "failed", f"stopped, {where}"
+            state, detail = "failed", f"ended unfinished, {where}"
         else:
             state, detail = "not started", why
         if state == "failed" and min(steps):
