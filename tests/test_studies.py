@@ -297,10 +297,13 @@ def test_four_seeds_on_two_cpu_devices_match_one_device_bitwise(tmp_path):
     if tuple(int(v) for v in jax.__version__.split(".")[:2]) < (0, 12):
         # jax 0.10 (what Python 3.11 gets) compiles the run-sharded program with another
         # rounding: measured on a 2-core CPU, scores within 2.6e-5 relative after 40 steps. The
-        # simplex weights' intervals over prompts are left out: a fit's support may switch under
-        # such a change (16 prompts; measured: one bound at k = 8 moved from 0.018 to 0.029).
+        # simplex weights and their intervals are left out (their residual is compared): where
+        # two yardsticks nearly coincide (Bayes of both priors on a pure-family task) the best
+        # weights are not unique and such a change picks another (16 prompts; measured: one
+        # bound at k = 8 moved from 0.018 to 0.029; on a 2-core Xeon, linear k = 5 split 0.5 /
+        # 0.5 between the two Bayes predictors against 1 / 0).
         def jumps(k):
-            return k.startswith("mix_") and k.endswith(("_lower", "_upper"))
+            return k.startswith("mix_") and k != "mix_residual"
         for run in rec2["runs"].values():
             for f in run["results"]:
                 a, b = (results.read_jsonl(d / f) for d in (two, one))
