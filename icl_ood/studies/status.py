@@ -1,6 +1,6 @@
 """Where each task of a study stands: done, running, stopped, failed or not started, from the
-task records, claims, end marks and checkpoints in the study folder and the state files of the submitit jobs
-it was submitted as (never from log text)."""
+task records, claims, end marks and checkpoints in the study folder and the state files of the
+submitit jobs it was submitted as (never from log text)."""
 
 from __future__ import annotations
 
