@@ -39,7 +39,7 @@ def read_ended(out: Path, task: dict) -> dict | None:
     """How the last process to run the task ended unfinished ({how, why, time}), if it did."""
     try:
         return results.read_json(ended_path(out, task))
-    except (FileNotFoundError, ValueError):
+    except ValueError:  # a mark cut short by a crash
         return None
 
 

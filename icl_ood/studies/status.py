@@ -84,13 +84,12 @@ def states(out: str | Path) -> list[TaskState]:
         steps = [newest_step(d) for d in run_dirs(out, t)]
         total = planning.configs(t)[0].train.steps
         where = f"checkpoint at step {min(steps)} of {total}" if min(steps) else "no checkpoint"
-        claim, job = read_claim(out, t), jobs.get(t["index"])
+        claim, job, ended = read_claim(out, t), jobs.get(t["index"]), read_ended(out, t)
         live = claim_live(claim)
         if claim and live:
             state, detail = "running", f"pid {claim['pid']} on {claim['host']}, {where}"
         elif job is not None:
             state, detail = _job_state(out, job)
-            ended = read_ended(out, t)
             if state != "running" and ended is not None:  # its own end mark says how
                 state, detail = ended["how"], f"{ended['why']} at {ended['time']}; {detail}"
             elif state == "finished":  # the job ended, yet the task is not done
@@ -103,7 +102,7 @@ def states(out: str | Path) -> list[TaskState]:
             detail = (f"claimed by pid {claim['pid']} on {claim['host']} (another host: not "
                       f"checked)" if live is None else f"pid {claim['pid']} was killed") \
                 + f", {where}"
-        elif (ended := read_ended(out, t)) is not None:
+        elif ended is not None:
             state = ended["how"]
             detail = f"{ended['why']} at {ended['time']}, {where}"
             if state == "stopped":
